@@ -1,0 +1,45 @@
+"""ament_python package that is also pip-installable without ROS."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "spatialclaw_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={package_name: ["tools/*.md", "session_log/*.html"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "opencv-python-headless>=4.8",
+        "pillow>=10",
+        "openai>=1.40",
+        "pyyaml>=6",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        # OS-level kernel sandbox layers (Linux): Landlock file-system rules and a seccomp filter.
+        "sandbox": ["landlock>=1.0.0.dev5", "pyseccomp>=0.1.2"],
+        "scenes": ["open3d-cpu>=0.18", "rosbags>=0.10"],
+        "test": ["pytest>=8"],
+    },
+    zip_safe=True,
+    maintainer="SpatialClaw ROS maintainers",
+    maintainer_email="maintainers@spatialclaw-ros.dev",
+    description="Code-as-action spatial question answering (SpatialClaw) for ROS 2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "spatialclaw = spatialclaw_ros.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,49 @@
+"""The ``tools`` object the agent's code sees in the kernel, and the catalogue its prompt is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..frames import FrameSet
+from ..kernel.host import HostClient
+from .draw import Draw
+from .geometry import Geometry
+from .graph import Graph
+from .mask import Mask
+from .reconstruct import Reconstruct
+from .sam3 import SAM3
+from .timing import Time
+
+#: Namespaces under ``tools.``, in the order the prompt documents them.
+TOOL_CLASSES: dict[str, type] = {
+    "Reconstruct": Reconstruct,
+    "SAM3": SAM3,
+    "Geometry": Geometry,
+    "Mask": Mask,
+    "Time": Time,
+    "Graph": Graph,
+    "Draw": Draw,
+}
+
+
+@dataclass
+class ToolContext:
+    """What every tool namespace is built with inside the kernel."""
+
+    frames: FrameSet
+    host: HostClient | None
+
+
+class Toolbox:
+    """``tools``: one attribute per namespace in TOOL_CLASSES."""
+
+    def __init__(self, context: ToolContext) -> None:
+        for name, cls in TOOL_CLASSES.items():
+            setattr(self, name, cls(context))
+
+    def __repr__(self) -> str:
+        return "tools(" + ", ".join(TOOL_CLASSES) + ")"
+
+
+def build_toolbox(frames: FrameSet, host: HostClient | None) -> Toolbox:
+    return Toolbox(ToolContext(frames=frames, host=host))
