@@ -29,6 +29,7 @@ class Frame:
     distortion: np.ndarray | None = None  # plumb_bob coefficients, if any
     depth: np.ndarray | None = None  # (H, W) float32 metres, 0 or NaN = invalid
     T_world_camera: np.ndarray | None = None  # (4, 4) camera optical frame -> world
+    poses: dict[str, np.ndarray] = field(default_factory=dict)  # other TF frames (e.g. base_link) -> world, at this stamp
 
     def __post_init__(self) -> None:
         rgb = np.asarray(self.rgb)
@@ -43,6 +44,7 @@ class Frame:
             self.K = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
         if self.T_world_camera is not None:
             self.T_world_camera = np.asarray(self.T_world_camera, dtype=np.float64).reshape(4, 4)
+        self.poses = {name: np.asarray(T, dtype=np.float64).reshape(4, 4) for name, T in self.poses.items()}
 
     @property
     def height(self) -> int:
@@ -121,6 +123,7 @@ class FrameSet:
                 "K": None if f.K is None else f.K.tolist(),
                 "distortion": None if f.distortion is None else np.asarray(f.distortion).tolist(),
                 "T_world_camera": None if f.T_world_camera is None else f.T_world_camera.tolist(),
+                "poses": {name: T.tolist() for name, T in f.poses.items()},
             })
         np.savez(directory / FRAMES_NPZ, **arrays)
         meta = {"world_frame": self.world_frame, "is_video": self.is_video, "fps": self.fps,
@@ -137,7 +140,7 @@ class FrameSet:
                     index=r["index"], rgb=arrays[f"rgb_{r['index']}"], stamp=r["stamp"], camera=r["camera"],
                     frame_id=r["frame_id"], K=r["K"], distortion=None if r["distortion"] is None else np.asarray(r["distortion"]),
                     depth=arrays[f"depth_{r['index']}"] if f"depth_{r['index']}" in arrays else None,
-                    T_world_camera=r["T_world_camera"],
+                    T_world_camera=r["T_world_camera"], poses=r["poses"],
                 )
                 for r in meta["frames"]
             ]
