@@ -46,4 +46,5 @@ class Toolbox:
 
 
 def build_toolbox(frames: FrameSet, host: HostClient | None) -> Toolbox:
+    """The ``tools`` object for one question's frames; ``host`` reaches the parent for model-backed tools."""
     return Toolbox(ToolContext(frames=frames, host=host))

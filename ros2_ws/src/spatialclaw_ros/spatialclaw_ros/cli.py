@@ -1,0 +1,205 @@
+"""``spatialclaw``: ask a spatial question about images or a video, replay a session, check the setup.
+
+Exit codes of ``ask``: 0 answered; 2 bad input (arguments, unreadable files, configuration);
+3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer);
+130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad input.
+``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .agent import Agent, AgentEvent, AgentResult, ErrorCode
+from .agent.result import ANSWERED, CANCELLED
+from .cancel import CancelToken
+from .config import load_config
+from .doctor import run_checks
+from .frames import Frame, FrameSet
+from .replay import replay_session
+from .video import load_video
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+EXIT_MODEL_FAILURE = 3
+EXIT_FAILURE = 4
+EXIT_CANCELLED = 130
+JSON_KEYS = ("answer", "value", "unit", "steps", "low_confidence", "session_dir", "status", "error_code",
+             "error_message")
+IMAGE_CAMERA = "image"
+
+
+class BadInput(Exception):
+    """Arguments or input files the command cannot use; the message is printed as is."""
+
+
+def frames_from_images(paths: Sequence[str]) -> FrameSet:
+    """One frame per image file, indices 0..n-1 in the order given."""
+    frames = []
+    for index, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as error:
+            raise BadInput(f"cannot read image {path}: {error}") from None
+        frames.append(Frame(index=index, rgb=rgb, camera=IMAGE_CAMERA))
+    return FrameSet(frames=frames, extra={"sources": [Path(path).name for path in paths]})
+
+
+def exit_code(result: AgentResult) -> int:
+    """The process exit status for an agent result."""
+    if result.status == ANSWERED:
+        return EXIT_OK
+    if result.status == CANCELLED:
+        return EXIT_CANCELLED
+    if result.error_code == ErrorCode.INVALID_INPUT:
+        return EXIT_BAD_INPUT
+    if result.error_code in (ErrorCode.MODEL_UNREACHABLE, ErrorCode.MODEL_ERROR):
+        return EXIT_MODEL_FAILURE
+    return EXIT_FAILURE
+
+
+def progress_line(event: AgentEvent) -> str | None:
+    """The stderr progress line for an event (None for "done": the result is printed instead)."""
+    prefix = f"[{event.elapsed_s:6.1f} s]"
+    if event.stage == "planning":
+        return f"{prefix} planning"
+    if event.stage == "step":
+        return f"{prefix} step {event.step}/{event.max_steps} {event.output_summary}"
+    if event.stage == "answering":
+        return f"{prefix} steps exhausted: asking for a final answer"
+    return None
+
+
+def _load(args: argparse.Namespace):
+    """The configuration (with command-line overrides) and the frames of ``ask``."""
+    overrides: dict = {"agent": {}}
+    if args.out:
+        overrides["agent"]["sessions_dir"] = args.out
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except (OSError, ValueError) as error:
+        raise BadInput(f"bad configuration: {error}") from None
+    if args.video:
+        try:
+            frames = load_video(args.video, config.agent.max_key_frames)
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+    else:
+        frames = frames_from_images(args.images)
+    return config, frames
+
+
+def _cancel_on_ctrl_c(token: CancelToken):
+    """A SIGINT handler: the first Ctrl-C cancels the question (it ends within a second), a second aborts."""
+    def handler(signum, frame) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel("interrupted with Ctrl-C")
+    return handler
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """``spatialclaw ask``: answer the question; Ctrl-C cancels it and still writes the session."""
+    config, frames = _load(args)
+    token = CancelToken()
+
+    def on_event(event: AgentEvent) -> None:
+        line = progress_line(event)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, _cancel_on_ctrl_c(token))
+    try:
+        with Agent(config) as agent:
+            result = agent.ask(args.question, frames, choices=args.choices or (), cancel=token, on_event=on_event,
+                               max_steps=args.max_steps, deadline_s=args.deadline)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = result.to_dict()
+    if args.json:
+        print(json.dumps({key: summary[key] for key in JSON_KEYS}))
+    elif result.answer is not None:
+        print(result.answer.text)
+    if result.status == ANSWERED:
+        note = " (low confidence: from the answer-only call after the steps ran out)" if result.low_confidence else ""
+        print(f"answered in {result.steps} steps{note}; session: {result.session_dir}", file=sys.stderr)
+    else:
+        print(f"spatialclaw: {result.status} ({result.error_code}): {result.error_message}; "
+              f"session: {result.session_dir}", file=sys.stderr)
+    return exit_code(result)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``spatialclaw replay``: re-run a session's cells and print per step whether they match."""
+    try:
+        config = load_config(args.config)
+        report = replay_session(args.session_dir, config.kernel)
+    except (OSError, ValueError, KeyError) as error:
+        raise BadInput(f"cannot replay {args.session_dir}: {error}") from None
+    for step in report.steps:
+        verdict = "match" if step.matches else "MISMATCH"
+        output = "same output" if step.output_match else f"different output: {step.replayed_stdout[:80]!r}"
+        print(f"step {step.step}: {verdict} (status {step.recorded_status} -> {step.replayed_status}, {output})")
+    print(f"{sum(step.matches for step in report.steps)}/{len(report.steps)} steps match")
+    return EXIT_OK if report.all_match else EXIT_MISMATCH
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``spatialclaw doctor``: print one ok/missing line per check."""
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError) as error:
+        raise BadInput(f"bad configuration: {error}") from None
+    checks = run_checks(config)
+    for check in checks:
+        print(check.line(), flush=True)
+    return EXIT_MISMATCH if any(check.required and not check.ok for check in checks) else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with the ask, replay and doctor subcommands."""
+    parser = argparse.ArgumentParser(prog="spatialclaw", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer a spatial question about images or a video")
+    ask.add_argument("question")
+    source = ask.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", nargs="+", metavar="IMAGE", help="image files, in time order")
+    source.add_argument("--video", metavar="FILE", help="a video file; key frames are sampled evenly")
+    ask.add_argument("--choices", nargs="+", metavar="CHOICE", help='answer options, e.g. "A. red" "B. blue"')
+    ask.add_argument("--out", metavar="DIR", help="directory the session directory is created in")
+    ask.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    ask.add_argument("--max-steps", type=int, metavar="N")
+    ask.add_argument("--deadline", type=float, metavar="S", help="wall-clock limit in seconds")
+    ask.set_defaults(handler=cmd_ask)
+    replay = commands.add_parser("replay", help="re-run a recorded session's cells without a model")
+    replay.add_argument("session_dir")
+    replay.set_defaults(handler=cmd_replay)
+    doctor = commands.add_parser("doctor", help="check the endpoint, kernel sandbox, GPU, perception and ROS")
+    doctor.set_defaults(handler=cmd_doctor)
+    for command in (ask, replay, doctor):
+        command.add_argument("--config", metavar="FILE", help="YAML configuration (default: $SPATIALCLAW_CONFIG)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spatialclaw`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BadInput as error:
+        print(f"spatialclaw: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""``spatialclaw doctor``: what works on this machine (endpoint, kernel sandbox, GPU, perception, ROS).
+
+Each check is a line ``ok`` or ``missing`` with the reason. The model endpoint and the kernel are
+required; GPU, perception backends and ROS are optional.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config
+from .frames import Frame, FrameSet
+from .kernel.pool import KernelPool
+from .llm.client import ChatModel, ModelError
+from .perception.backends import RECONSTRUCTION_BACKENDS, SEGMENTATION_BACKENDS
+
+#: Packages that model-based perception backends run on, with what each enables.
+MODEL_PACKAGES = {
+    "torch": "model backends (PyTorch)",
+    "depth_anything_3": "Depth Anything 3 reconstruction",
+    "sam3": "SAM 3 segmentation",
+    "onnxruntime": "ONNX exports of the perception models",
+}
+DOCTOR_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+    required: bool = False
+
+    def line(self) -> str:
+        """``ok      name: detail`` or ``missing name: detail``."""
+        return f"{'ok' if self.ok else 'missing':8}{self.name}: {self.detail}"
+
+
+def check_endpoint(config: Config) -> Check:
+    """Ask the endpoint for its models (GET /models)."""
+    endpoint = config.model.base_url
+    try:
+        with ChatModel(config.model) as model:
+            models = model.ping(timeout_s=DOCTOR_TIMEOUT_S)
+    except ModelError as error:
+        return Check("model endpoint", False, str(error), required=True)
+    configured = config.model.model
+    if configured and configured not in models:
+        return Check("model endpoint", False, f"{endpoint} does not list the configured model '{configured}' "
+                                              f"(it lists: {', '.join(models) or 'nothing'})", required=True)
+    return Check("model endpoint", True, f"{endpoint} lists {', '.join(models) or 'no models'}", required=True)
+
+
+def check_kernel(config: Config) -> list[Check]:
+    """Start a kernel session on a one-pixel frame, run a cell and list its sandbox layers."""
+    frames = FrameSet([Frame(index=0, rgb=np.zeros((1, 1, 3), np.uint8))])
+    pool = KernelPool(config.kernel)
+    try:
+        with pool.session(frames, {}) as session:
+            result = session.execute("print(1 + 1)", timeout_s=DOCTOR_TIMEOUT_S)
+            report = session.sandbox_report
+    except Exception as error:  # any failure to start or run the kernel is what this check reports
+        return [Check("kernel", False, f"{type(error).__name__}: {error}", required=True)]
+    finally:
+        pool.close()
+    works = result.stdout.strip() == "2"
+    checks = [Check("kernel", works, "runs cells" if works else f"a test cell gave {result.status.value}: "
+                    f"{result.error or result.stdout!r}", required=True)]
+    return checks + sandbox_checks(report)
+
+
+def sandbox_checks(report: dict) -> list[Check]:
+    """One line per sandbox layer from a KernelSession.sandbox_report."""
+    absent = "not applied (kernel.os_sandbox is off)" if report.get("os_sandbox") is False else "not reported"
+    checks = [Check("sandbox static check", bool(report.get("static_check")),
+                    "AST check before every cell" if report.get("static_check") else "off (kernel.static_check)")]
+    if report.get("landlock") == "active":
+        checks.append(Check("sandbox landlock", True, f"ABI {report.get('landlock_abi')}; writable only "
+                                                      f"{', '.join(report.get('read_write', []))}"))
+    else:
+        checks.append(Check("sandbox landlock", False, str(report.get("landlock") or absent)))
+    if report.get("seccomp"):
+        checks.append(Check("sandbox seccomp", True, f"{len(report.get('seccomp_filtered', []))} syscalls refused"))
+    else:
+        checks.append(Check("sandbox seccomp", False, str(report.get("seccomp_error") or absent)))
+    rlimits = report.get("rlimits") or {}
+    limits = ", ".join(f"{name.removeprefix('RLIMIT_')}={value}" for name, value in rlimits.items())
+    checks.append(Check("sandbox rlimits", bool(rlimits), limits or absent))
+    checks.append(Check("sandbox no ptrace/core", report.get("dumpable") is False,
+                        "process not dumpable" if report.get("dumpable") is False else absent))
+    return checks
+
+
+def check_gpu() -> Check:
+    """A CUDA device through torch when torch is importable, else whether nvidia-smi exists."""
+    if importlib.util.find_spec("torch") is not None:
+        torch = importlib.import_module("torch")
+        if torch.cuda.is_available():
+            return Check("GPU", True, f"torch sees {torch.cuda.get_device_name(0)}")
+        return Check("GPU", False, f"torch {torch.__version__} is installed but sees no CUDA device")
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        return Check("GPU", True, f"nvidia-smi at {smi} (torch is not installed)")
+    return Check("GPU", False, "torch is not installed and nvidia-smi is not on PATH")
+
+
+def check_backends() -> list[Check]:
+    """Whether each registered perception backend imports."""
+    checks = []
+    for kind, registry in (("reconstruction", RECONSTRUCTION_BACKENDS), ("segmentation", SEGMENTATION_BACKENDS)):
+        for name, target in registry.items():
+            module, _, attribute = target.partition(":")
+            try:
+                getattr(importlib.import_module(module), attribute)
+            except Exception as error:  # an optional backend that cannot load is what this reports
+                checks.append(Check(f"{kind} backend {name}", False, f"{target}: {type(error).__name__}: {error}"))
+            else:
+                checks.append(Check(f"{kind} backend {name}", True, target))
+    return checks
+
+
+def check_packages() -> list[Check]:
+    """Which model packages and ROS 2 (rclpy) are importable (found without importing them)."""
+    checks = []
+    for module, purpose in {**MODEL_PACKAGES, "rclpy": "the ROS 2 node"}.items():
+        found = importlib.util.find_spec(module) is not None
+        name = "ROS 2" if module == "rclpy" else f"package {module}"
+        detail = f"importable: {purpose}" if found else f"not importable (needed for {purpose})"
+        checks.append(Check(name, found, detail))
+    return checks
+
+
+def run_checks(config: Config) -> list[Check]:
+    """Every check, in report order."""
+    return [check_endpoint(config), *check_kernel(config), check_gpu(), *check_backends(), *check_packages()]

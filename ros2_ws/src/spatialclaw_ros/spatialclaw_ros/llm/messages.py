@@ -1,0 +1,78 @@
+"""Builders and readers for OpenAI chat message dicts, so nobody hand-writes them twice.
+
+Content is either a plain string or a list of parts: ``{"type": "text", ...}`` and
+``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Iterable, Sequence
+
+from ..imaging import encode_png
+
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+
+
+def text_part(text: str) -> dict:
+    """A text content part."""
+    return {"type": "text", "text": text}
+
+
+def image_part(png: bytes) -> dict:
+    """An image content part carrying ``png`` inline as a base64 data URL."""
+    if not png.startswith(b"\x89PNG"):
+        raise ValueError("image_part expects PNG bytes (use imaging.encode_png or encoded_image_part)")
+    return {"type": "image_url", "image_url": {"url": PNG_DATA_URL_PREFIX + base64.b64encode(png).decode("ascii")}}
+
+
+def encoded_image_part(image, max_side: int | None = None) -> dict:
+    """An image part from a PIL image or array, PNG-encoded with the long side capped at ``max_side``."""
+    return image_part(encode_png(image, max_side=max_side))
+
+
+def system_message(text: str) -> dict:
+    """A system message."""
+    return {"role": "system", "content": text}
+
+
+def user_message(parts: str | Sequence[dict]) -> dict:
+    """A user message from a string or a sequence of content parts."""
+    return {"role": "user", "content": parts if isinstance(parts, str) else list(parts)}
+
+
+def assistant_message(text: str) -> dict:
+    """An assistant message (a previous model reply replayed in the history)."""
+    return {"role": "assistant", "content": text}
+
+
+def content_parts(message: dict) -> list[dict]:
+    """The content of ``message`` as a list of parts (a plain string becomes one text part)."""
+    content = message.get("content")
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text_part(content)]
+    return [part for part in content if isinstance(part, dict)]
+
+
+def message_text(message: dict) -> str:
+    """All text parts of ``message`` joined by newlines."""
+    return "\n".join(part.get("text", "") for part in content_parts(message) if part.get("type") == "text")
+
+
+def image_urls(messages: Iterable[dict]) -> list[str]:
+    """The URLs of every image part in ``messages``, in order."""
+    return [
+        part["image_url"]["url"]
+        for message in messages
+        for part in content_parts(message)
+        if part.get("type") == "image_url"
+    ]
+
+
+def png_of_url(url: str) -> bytes:
+    """The PNG bytes inside a data URL made by ``image_part``."""
+    if not url.startswith(PNG_DATA_URL_PREFIX):
+        raise ValueError(f"not a PNG data URL: {url[:40]!r}")
+    return base64.b64decode(url[len(PNG_DATA_URL_PREFIX):])

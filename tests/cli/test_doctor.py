@@ -1,0 +1,36 @@
+"""Doctor checks that need no endpoint: sandbox layer lines, a kernel without the OS layer, GPU and packages."""
+
+import dataclasses
+
+from spatialclaw_ros.config import Config, KernelConfig
+from spatialclaw_ros.doctor import check_gpu, check_kernel, check_packages, sandbox_checks
+
+
+def test_sandbox_lines_for_a_kernel_without_os_layer():
+    kernel = KernelConfig(os_sandbox=False, static_check=False, memory_limit_mb=2048)
+    config = dataclasses.replace(Config(), kernel=kernel)
+    checks = check_kernel(config)
+    assert checks[0].name == "kernel" and checks[0].ok and checks[0].required
+    by_name = {check.name: check for check in checks[1:]}
+    static = by_name["sandbox static check"]
+    assert not static.ok and static.detail == "off (kernel.static_check)"
+    for layer in ("sandbox landlock", "sandbox seccomp", "sandbox rlimits", "sandbox no ptrace/core"):
+        assert not by_name[layer].ok and by_name[layer].detail == "not applied (kernel.os_sandbox is off)"
+    assert by_name["sandbox landlock"].line() == "missing sandbox landlock: not applied (kernel.os_sandbox is off)"
+
+
+def test_sandbox_lines_name_what_is_missing():
+    checks = sandbox_checks({"static_check": True, "landlock": "unavailable: no ABI", "seccomp": False,
+                             "seccomp_error": "pyseccomp is not installed", "rlimits": {"RLIMIT_AS": 1024},
+                             "dumpable": False})
+    assert [(check.ok, check.detail) for check in checks] == [
+        (True, "AST check before every cell"), (False, "unavailable: no ABI"), (False, "pyseccomp is not installed"),
+        (True, "AS=1024"), (True, "process not dumpable")]
+
+
+def test_optional_parts_are_never_required():
+    gpu = check_gpu()
+    assert not gpu.required and gpu.detail
+    packages = check_packages()
+    assert [check.name for check in packages][-1] == "ROS 2"
+    assert not any(check.required for check in packages)

@@ -1,0 +1,252 @@
+"""Question analysis and ReturnAnswer checking, table-driven: what is accepted (and normalised to), and
+every reason an answer is refused."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from spatialclaw_ros.answers import (Answer, AnswerKind, QuestionSpec, analyse_question, check_answer,
+                                     describe_expected)
+
+K = AnswerKind
+
+# question, choices, expected (kind, choices, measure, unit_hint)
+QUESTIONS = [
+    ("How far is the mug from the laptop?", (), (K.NUMBER, [], "distance", None)),
+    ("What is the distance between the two chairs in meters?", (), (K.NUMBER, [], "distance", "m")),
+    ("What is the height of the table in cm?", (), (K.NUMBER, [], "height", "cm")),
+    ("How tall is the shelf?", (), (K.NUMBER, [], "height", None)),
+    ("How wide is the door?", (), (K.NUMBER, [], "width", None)),
+    ("How deep is the drawer?", (), (K.NUMBER, [], "depth", None)),
+    ("How long is the hallway?", (), (K.NUMBER, [], "length", None)),
+    ("What is the length of the longest dimension (length, width, or height) of the table, measured in "
+     "centimeters?", (), (K.NUMBER, [], "length", "cm")),
+    ("What is the size of this room (in square meters)?", (), (K.NUMBER, [], "area", "m^2")),
+    ("What is the area of the rug?", (), (K.NUMBER, [], "area", None)),
+    ("What is the volume of the box in liters?", (), (K.NUMBER, [], "volume", "L")),
+    ("What angle did the camera rotate by?", (), (K.NUMBER, [], "angle", None)),
+    ("The robot drove forward. After that, how much did it turn?", (), (K.NUMBER, [], "angle", None)),
+    ("By how many degrees did the camera turn?", (), (K.NUMBER, [], "angle", "deg")),
+    ("How long did the robot wait at the door?", (), (K.NUMBER, [], "time", None)),
+    ("What was the duration of the stop?", (), (K.NUMBER, [], "time", None)),
+    ("How many seconds did the door stay open?", (), (K.NUMBER, [], "time", "s")),
+    ("How fast was the person walking?", (), (K.NUMBER, [], "speed", None)),
+    ("What is the speed of the cart in km/h?", (), (K.NUMBER, [], "speed", "km/h")),
+    ("How many meters is the door from the camera?", (), (K.NUMBER, [], "length", "m")),
+    ("How many chairs are in the room?", (), (K.COUNT, [], None, None)),
+    ("There are chairs around the table. How many?", (), (K.COUNT, [], None, None)),
+    ("How many degrees?", (), (K.NUMBER, [], "angle", "deg")),
+    ("How many square meters does the rug cover?", (), (K.NUMBER, [], "area", "m^2")),
+    ("Is the number of chairs greater than four?", (), (K.YES_NO, [], None, None)),
+    ("How many times did the door open?", (), (K.COUNT, [], None, None)),
+    ("What is the number of cups on the shelf?", (), (K.COUNT, [], None, None)),
+    ("Count the cups on the shelf.", (), (K.COUNT, [], None, None)),
+    ("Is the mug on the table?", (), (K.YES_NO, [], None, None)),
+    ("Does the robot turn left after the door?", (), (K.YES_NO, [], None, None)),
+    ("Is the distance between the mug and the laptop more than 1 m?", (), (K.YES_NO, [], None, None)),
+    ("Answer yes or no: the mug is red.", (), (K.YES_NO, [], None, None)),
+    ("Is the mug left or right of the laptop?", (), (K.TEXT, [], None, None)),
+    ("Which object has the largest height?", (), (K.TEXT, [], None, None)),
+    ("What color is the mug?", (), (K.TEXT, [], None, None)),
+    ("Which is closer? A. the mug B. the laptop C. the chair", (),
+     (K.CHOICE, ["the mug", "the laptop", "the chair"], None, None)),
+    ("Which is closer?\n(A) mug\n(B) laptop", (), (K.CHOICE, ["mug", "laptop"], None, None)),
+    ("How far is the mug? Options: A) 0.5 m, B) 1.2 m, C) 2.4 m", (),
+     (K.CHOICE, ["0.5 m", "1.2 m", "2.4 m"], None, None)),
+    ("Which is closer?", ["A. the mug", "B. the laptop"], (K.CHOICE, ["the mug", "the laptop"], None, None)),
+    ("Which is closer?", ["mug", "laptop", "chair"], (K.CHOICE, ["mug", "laptop", "chair"], None, None)),
+    ("How many chairs?", ["A. 2", "B. 3"], (K.CHOICE, ["2", "3"], None, None)),
+]
+
+
+@pytest.mark.parametrize("question, choices, expected", QUESTIONS, ids=[q[0][:40] for q in QUESTIONS])
+def test_analyse_question(question, choices, expected):
+    spec = analyse_question(question, choices)
+    assert (spec.kind, spec.choices, spec.measure, spec.unit_hint) == expected
+    assert spec.question == question
+
+
+DISTANCE = analyse_question("How far is the mug from the laptop?")
+HEIGHT_CM = analyse_question("What is the height of the table in cm?")
+ROOM = analyse_question("What is the size of this room (in square meters)?")
+VOLUME = analyse_question("What is the volume of the box?")
+TURN = analyse_question("By how many degrees did the camera turn?")
+ANGLE = analyse_question("What angle did the camera rotate by?")
+WAIT = analyse_question("How long did the robot wait at the door?")
+SPEED = analyse_question("How fast was the person walking?")
+COUNT = analyse_question("How many chairs are in the room?")
+YES_NO = analyse_question("Is the mug on the table?")
+CHOICE = analyse_question("Which is closer? A. the mug B. the laptop C. the chair")
+NUMERIC_CHOICE = analyse_question("How far is it?", ["A. 0.5", "B. 1.2", "C. 2.4"])
+TEXT = analyse_question("What color is the mug?")
+PLAIN_NUMBER = QuestionSpec("What is the ratio of the two widths?", [], K.NUMBER, None, None)
+
+# spec, value, unit, expected (text, value, unit, choice, boolean)
+ACCEPTED = [
+    (DISTANCE, 2.3, "m", ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, 2, "m", ("2.00 m", 2.0, "m", None, None)),
+    (DISTANCE, "2.3 m", None, ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, "230cm", None, ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, "2.3 meters", None, ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, "2,300 mm", None, ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, "2.3", "metres", ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, "2.3 m", "m", ("2.30 m", 2.3, "m", None, None)),
+    (DISTANCE, 10, "ft", ("3.05 m", 3.048, "m", None, None)),
+    (DISTANCE, np.float32(1.5), "m", ("1.50 m", 1.5, "m", None, None)),
+    (DISTANCE, np.array(0.04), "m", ("0.04 m", 0.04, "m", None, None)),
+    (DISTANCE, 0.0, "m", ("0.00 m", 0.0, "m", None, None)),
+    (HEIGHT_CM, 80, None, ("80.00 cm", 0.8, "m", None, None)),
+    (HEIGHT_CM, 0.8, "m", ("80.00 cm", 0.8, "m", None, None)),
+    (ROOM, 24, None, ("24.00 m^2", 24.0, "m^2", None, None)),
+    (ROOM, "24 m²", None, ("24.00 m^2", 24.0, "m^2", None, None)),
+    (ROOM, 240000, "cm^2", ("24.00 m^2", 24.0, "m^2", None, None)),
+    (VOLUME, 3, "L", ("0.003 m^3", 0.003, "m^3", None, None)),
+    (VOLUME, "0.5 cubic meters", None, ("0.50 m^3", 0.5, "m^3", None, None)),
+    (TURN, 90, None, ("90.00 deg", 90.0, "deg", None, None)),
+    (ANGLE, "90°", None, ("90.00 deg", 90.0, "deg", None, None)),
+    (ANGLE, "90 degrees", None, ("90.00 deg", 90.0, "deg", None, None)),
+    (ANGLE, math.pi / 2, "rad", ("90.00 deg", 90.0, "deg", None, None)),
+    (ANGLE, -45, "deg", ("-45.00 deg", -45.0, "deg", None, None)),
+    (WAIT, "1.5 min", None, ("90.00 s", 90.0, "s", None, None)),
+    (WAIT, 12, "seconds", ("12.00 s", 12.0, "s", None, None)),
+    (SPEED, 3.6, "km/h", ("1.00 m/s", 1.0, "m/s", None, None)),
+    (SPEED, "0.5 m/s", None, ("0.50 m/s", 0.5, "m/s", None, None)),
+    (PLAIN_NUMBER, 1.25, None, ("1.25", 1.25, "", None, None)),
+    (PLAIN_NUMBER, "150 cm", None, ("1.50 m", 1.5, "m", None, None)),
+    (COUNT, 3, None, ("3", 3, "", None, None)),
+    (COUNT, 0, None, ("0", 0, "", None, None)),
+    (COUNT, 3.0, None, ("3", 3, "", None, None)),
+    (COUNT, "3", None, ("3", 3, "", None, None)),
+    (COUNT, "three", None, ("3", 3, "", None, None)),
+    (COUNT, np.int64(7), None, ("7", 7, "", None, None)),
+    (YES_NO, True, None, ("yes", None, "", None, True)),
+    (YES_NO, False, None, ("no", None, "", None, False)),
+    (YES_NO, "Yes.", None, ("yes", None, "", None, True)),
+    (YES_NO, "no", None, ("no", None, "", None, False)),
+    (YES_NO, "TRUE", None, ("yes", None, "", None, True)),
+    (CHOICE, "A", None, ("A. the mug", None, "", "A", None)),
+    (CHOICE, "b", None, ("B. the laptop", None, "", "B", None)),
+    (CHOICE, "(c)", None, ("C. the chair", None, "", "C", None)),
+    (CHOICE, "B)", None, ("B. the laptop", None, "", "B", None)),
+    (CHOICE, "A. the mug", None, ("A. the mug", None, "", "A", None)),
+    (CHOICE, "C: The Chair", None, ("C. the chair", None, "", "C", None)),
+    (CHOICE, "the laptop", None, ("B. the laptop", None, "", "B", None)),
+    (CHOICE, "  The  Laptop ", None, ("B. the laptop", None, "", "B", None)),
+    (NUMERIC_CHOICE, 1.2, None, ("B. 1.2", None, "", "B", None)),
+    (NUMERIC_CHOICE, "2.4", None, ("C. 2.4", None, "", "C", None)),
+    (TEXT, "red", None, ("red", None, "", None, None)),
+    (TEXT, "  dark blue ", None, ("dark blue", None, "", None, None)),
+]
+
+
+@pytest.mark.parametrize("spec, value, unit, expected", ACCEPTED,
+                         ids=[f"{s.kind.value}-{v!r}-{u}" for s, v, u, _ in ACCEPTED])
+def test_accepted_answers_are_normalised(spec, value, unit, expected):
+    verdict = check_answer(spec, value, unit)
+    assert verdict.accepted, verdict.reason
+    answer = verdict.answer
+    text, number, si_unit, choice, boolean = expected
+    assert answer.kind is spec.kind
+    assert answer.text == text
+    assert verdict.reason == f"accepted: {text}"
+    if number is None:
+        assert answer.value is None
+    else:
+        assert answer.value == pytest.approx(number, rel=1e-9, abs=1e-12)
+    assert (answer.unit, answer.choice, answer.boolean) == (si_unit, choice, boolean)
+
+
+# spec, value, unit, words every reason must contain
+REFUSED = [
+    # a measure without a unit when the question stated none
+    (DISTANCE, 2.4, None, ["the question asks for a distance (length); give the unit, e.g. ReturnAnswer(2.40, unit='m')"]),
+    (DISTANCE, "2.4", None, ["asks for a distance", "give the unit"]),
+    (ANGLE, 90, None, ["asks for an angle;", "unit='deg'"]),
+    (WAIT, 12, "", ["asks for a time;", "unit='s'"]),
+    # a unit of the wrong dimension
+    (DISTANCE, "90°", None, ["asks for a distance (length)", "'deg' is a unit of angle", "m, cm, mm"]),
+    (DISTANCE, 2, "s", ["'s' is a unit of time"]),
+    (ROOM, 5, "m", ["asks for an area, but 'm' is a unit of length", "m^2, cm^2"]),
+    (TURN, "2 m", None, ["'m' is a unit of length", "deg, rad"]),
+    # unknown or conflicting units
+    (DISTANCE, 3, "furlongs", ["unknown unit 'furlongs'", "m, cm, mm, km, in, ft, yd"]),
+    (DISTANCE, "2.3 m", "cm", ["the value says 'm' but unit='cm'"]),
+    # negative magnitudes
+    (DISTANCE, -1.5, "m", ["a distance (length) cannot be negative (got -1.50 m); give its magnitude"]),
+    (WAIT, "-3 s", None, ["a time cannot be negative"]),
+    # NaN and infinities
+    (DISTANCE, float("nan"), "m", ["must be a finite number", "nan"]),
+    (DISTANCE, "inf", "m", ["must be a finite number", "inf"]),
+    (DISTANCE, np.float64("-inf"), "m", ["must be a finite number"]),
+    (COUNT, float("inf"), None, ["non-negative whole number"]),
+    # not numbers at all
+    (DISTANCE, "about two metres", None, ["expected a number", "ReturnAnswer(2.4, unit='m')"]),
+    (DISTANCE, True, "m", ["expected a number, got the bool True"]),
+    # counts
+    (COUNT, 2.5, None, ["non-negative whole number", "2.5"]),
+    (COUNT, -1, None, ["non-negative whole number", "-1"]),
+    (COUNT, "3 chairs", None, ["a count takes no unit"]),
+    (COUNT, 3, "m", ["a count takes no unit"]),
+    (COUNT, "several", None, ["non-negative whole number", "'several'"]),
+    (COUNT, False, None, ["non-negative whole number", "bool"]),
+    # choices outside the options
+    (CHOICE, "D", None, ["there is no option D", "A. the mug, B. the laptop, C. the chair"]),
+    (CHOICE, "the table", None, ["one option letter (A, B, C)", "A. the mug, B. the laptop, C. the chair"]),
+    (CHOICE, "B. the mug", None, ["option B is 'the laptop', not 'the mug'"]),
+    (CHOICE, 2, None, ["one option letter", "got 2"]),
+    (NUMERIC_CHOICE, 1.3, None, ["A. 0.5, B. 1.2, C. 2.4"]),
+    (CHOICE, True, None, ["one option letter"]),
+    # yes/no answered with something else
+    (YES_NO, "maybe", None, ["yes/no question", "'maybe'"]),
+    (YES_NO, 1, None, ["yes/no question", "got 1"]),
+    (YES_NO, "the mug", None, ["yes/no question"]),
+    # empty answers and wrong types
+    (DISTANCE, None, None, ["the answer is empty", "ReturnAnswer(2.4, unit='m')"]),
+    (TEXT, "", None, ["the answer is empty"]),
+    (YES_NO, "   ", None, ["the answer is empty", "yes or no"]),
+    (CHOICE, "", None, ["the answer is empty", "option letter"]),
+    (COUNT, [1, 2], None, ["takes one str, int, float or bool, got list"]),
+    (TEXT, {"a": 1}, None, ["got dict"]),
+]
+
+
+@pytest.mark.parametrize("spec, value, unit, words", REFUSED,
+                         ids=[f"{s.kind.value}-{v!r}-{u}" for s, v, u, _ in REFUSED])
+def test_refused_answers_say_why(spec, value, unit, words):
+    verdict = check_answer(spec, value, unit)
+    assert not verdict.accepted
+    assert verdict.answer is None
+    for word in words:
+        assert word in verdict.reason
+
+
+def test_stated_unit_lets_a_bare_number_through_and_renders_in_it():
+    spec = analyse_question("What is the length of the sofa, measured in centimeters?")
+    verdict = check_answer(spec, 215)
+    assert verdict.accepted and verdict.answer.value == pytest.approx(2.15) and verdict.answer.unit == "m"
+    assert verdict.answer.text == "215.00 cm"
+
+
+def test_answer_dict_round_trips_through_json():
+    for spec, value, unit in [(DISTANCE, "230cm", None), (CHOICE, "B", None), (YES_NO, False, None),
+                              (COUNT, 4, None), (TEXT, "red", None)]:
+        answer = check_answer(spec, value, unit).answer
+        data = json.loads(json.dumps(answer.to_dict()))
+        assert data["kind"] == spec.kind.value
+        assert Answer.from_dict(data) == answer
+
+
+@pytest.mark.parametrize("spec, expected", [
+    (DISTANCE, "the distance as a number with its unit, e.g. ReturnAnswer(2.4, unit='m')"),
+    (HEIGHT_CM, "the height as a number with its unit, e.g. ReturnAnswer(2.4, unit='cm')"),
+    (CHOICE, "one option letter, e.g. ReturnAnswer('A') (options: A. the mug; B. the laptop; C. the chair)"),
+    (COUNT, "a non-negative whole number, e.g. ReturnAnswer(3)"),
+    (YES_NO, "yes or no, e.g. ReturnAnswer('yes') or ReturnAnswer(False)"),
+    (TEXT, "a short text, e.g. ReturnAnswer('the red mug')"),
+])
+def test_describe_expected(spec, expected):
+    assert describe_expected(spec) == expected
