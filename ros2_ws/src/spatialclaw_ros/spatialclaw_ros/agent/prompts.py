@@ -15,6 +15,7 @@ from ..answers import QuestionSpec, describe_expected
 from ..frames import Frame, FrameSet
 from ..imaging import encode_png, fit_long_side
 from ..kernel.namespace import PROMPT_OBJECTS
+from ..kernel.static_check import ALLOWED_MODULES
 from ..llm.messages import system_message, user_message
 from ..tools import TOOL_CLASSES
 from ..tools.catalog import describe_object, describe_tools
@@ -43,7 +44,9 @@ cell: it checks that the answer fits the question and tells you why if it does n
 
 NAMESPACE_INTRO = """\
 Already defined in the kernel: InputImages, Metadata, tools, show, vlm, ReturnAnswer, and the
-modules np, scipy, cv2, math, plt. Reference:"""
+modules np, scipy, cv2, math, plt. The kernel is sandboxed: cells cannot read or write files,
+start processes or open connections; they may import only {modules}; names and attributes that
+start with '_' are refused. Reference:"""
 
 PLANNER_SYSTEM = """\
 You plan how a coding agent should answer a spatial question about camera frames. You cannot see
@@ -103,7 +106,7 @@ def tool_summary() -> str:
 def system_prompt(frames: FrameSet) -> str:
     """The main conversation's system prompt for a question on ``frames``."""
     return "\n\n".join([SYSTEM_ROLE, CONVENTIONS.format(world_frame=frames.world_frame), REPLY_FORMAT,
-                        NAMESPACE_INTRO, tool_reference()])
+                        NAMESPACE_INTRO.format(modules=", ".join(sorted(ALLOWED_MODULES))), tool_reference()])
 
 
 def frames_description(frames: FrameSet) -> str:
