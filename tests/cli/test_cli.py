@@ -164,3 +164,44 @@ def test_ctrl_c_cancels_a_running_question(config_file, images):
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "spatialclaw: cancelled (cancelled): cancelled by the caller (interrupted with Ctrl-C)" in stderr
+
+
+def test_demo_measures_the_chair_to_table_distance_within_3_cm(config_file):
+    done = run(["demo", "--json", "--config", str(config_file)])
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["unit"] == "m" and result["steps"] == 3
+    assert abs(result["value"] - result["ground_truth_m"]) <= 0.03, result
+    assert "scripted turns standing in for a vision-language model" in done.stderr
+
+
+def test_ask_about_a_bag_writes_the_answer_bag(config_file, tmp_path):
+    from rosbags.highlevel import AnyReader
+
+    from spatialclaw_ros.scenes.bag import write_bag
+    from spatialclaw_ros.scenes.generator import living_room
+    from spatialclaw_ros.scenes.render import render_scene
+
+    scene = living_room(n_frames=4)
+    bag = write_bag(scene, [r.frame for r in render_scene(scene)], tmp_path / "bag")
+    code = "print(Metadata.world_frame, Metadata.has_depth, Metadata.has_poses)\nReturnAnswer(len(InputImages))"
+    with ScriptedModelServer({"main": [cell(code)]}) as server:
+        done = run(["ask", QUESTION, "--bag", str(bag), "--camera", "front", "--json", "--config", str(config_file),
+                    "--out-bag", str(tmp_path / "answer")], url=server.url)
+        observation = server.requests[0].text()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["value"] == 4
+    assert "frame 3 (camera front" in observation
+    with AnyReader([tmp_path / "answer"]) as reader:
+        topics = {connection.topic for connection in reader.connections}
+        answers = [reader.deserialize(raw, connection.msgtype).data
+                   for connection, _, raw in reader.messages() if connection.topic == "/spatialclaw/answer"]
+    assert {"/spatialclaw/markers", "/spatialclaw/answer"} <= topics
+    assert json.loads(answers[0])["answer"] == "4"
+
+
+def test_ask_about_a_missing_bag_is_bad_input(config_file, tmp_path):
+    done = run(["ask", QUESTION, "--bag", str(tmp_path / "nope"), "--config", str(config_file)])
+    assert done.returncode == 2 and "cannot use bag" in done.stderr
+    done = run(["ask", QUESTION, "--images", "x.png", "--out-bag", str(tmp_path / "o"), "--config", str(config_file)])
+    assert done.returncode == 2 and "--out-bag needs --bag" in done.stderr

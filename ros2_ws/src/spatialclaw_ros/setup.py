@@ -5,6 +5,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "spatialclaw_ros"
+bags = ["rosbags>=0.10"]  # rosbag2 reading and writing without ROS
 
 setup(
     name=package_name,
@@ -14,7 +15,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
-        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -29,7 +32,8 @@ setup(
     extras_require={
         # OS-level kernel sandbox layers (Linux): Landlock file-system rules and a seccomp filter.
         "sandbox": ["landlock>=1.0.0.dev5", "pyseccomp>=0.1.2"],
-        "scenes": ["open3d-cpu>=0.18", "rosbags>=0.10"],
+        "bags": bags,
+        "scenes": ["open3d-cpu>=0.18", *bags],
         "test": ["pytest>=8"],
     },
     zip_safe=True,
@@ -40,6 +44,8 @@ setup(
     entry_points={
         "console_scripts": [
             "spatialclaw = spatialclaw_ros.cli:main",
+            "spatialclaw_node = spatialclaw_ros.ros.node:main",
+            "spatialclaw_bag_player = spatialclaw_ros.ros.bag_player:main",
         ],
     },
 )

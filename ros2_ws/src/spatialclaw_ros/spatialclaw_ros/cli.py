@@ -1,6 +1,6 @@
-"""``spatialclaw``: ask a spatial question about images or a video, replay a session, check the setup.
+"""``spatialclaw``: ask a spatial question about images or a video, run the demo, replay a session, check the setup.
 
-Exit codes of ``ask``: 0 answered; 2 bad input (arguments, unreadable files, configuration);
+Exit codes of ``ask`` and ``demo``: 0 answered; 2 bad input (arguments, unreadable files, configuration);
 3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer);
 130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad input.
 ``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1.
@@ -9,10 +9,12 @@ Exit codes of ``ask``: 0 answered; 2 bad input (arguments, unreadable files, con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from .agent import Agent, AgentEvent, AgentResult, ErrorCode
 from .agent.result import ANSWERED, CANCELLED
 from .cancel import CancelToken
-from .config import load_config
+from .config import Config, load_config
 from .doctor import run_checks
 from .frames import Frame, FrameSet
 from .replay import replay_session
@@ -80,16 +82,28 @@ def progress_line(event: AgentEvent) -> str | None:
     return None
 
 
-def _load(args: argparse.Namespace):
-    """The configuration (with command-line overrides) and the frames of ``ask``."""
+def _config(args: argparse.Namespace) -> Config:
+    """The configuration with the command line's overrides (``--out``)."""
     overrides: dict = {"agent": {}}
     if args.out:
         overrides["agent"]["sessions_dir"] = args.out
     try:
-        config = load_config(args.config, overrides=overrides)
+        return load_config(args.config, overrides=overrides)
     except (OSError, ValueError) as error:
         raise BadInput(f"bad configuration: {error}") from None
-    if args.video:
+
+
+def _load(args: argparse.Namespace):
+    """The configuration (with command-line overrides) and the frames of ``ask``."""
+    config = _config(args)
+    if args.bag:
+        from .bag_reader import read_bag
+
+        try:
+            frames = read_bag(args.bag, cameras=args.camera, at_s=args.at, max_frames=config.agent.max_key_frames)
+        except (OSError, ValueError, LookupError) as error:
+            raise BadInput(f"cannot use bag {args.bag}: {error}") from None
+    elif args.video:
         try:
             frames = load_video(args.video, config.agent.max_key_frames)
         except ValueError as error:
@@ -108,9 +122,8 @@ def _cancel_on_ctrl_c(token: CancelToken):
     return handler
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    """``spatialclaw ask``: answer the question; Ctrl-C cancels it and still writes the session."""
-    config, frames = _load(args)
+def run_question(config, question: str, frames: FrameSet, args: argparse.Namespace, choices=()) -> AgentResult:
+    """Answer ``question`` with progress on stderr; Ctrl-C cancels it and still writes the session."""
     token = CancelToken()
 
     def on_event(event: AgentEvent) -> None:
@@ -121,13 +134,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, _cancel_on_ctrl_c(token))
     try:
         with Agent(config) as agent:
-            result = agent.ask(args.question, frames, choices=args.choices or (), cancel=token, on_event=on_event,
-                               max_steps=args.max_steps, deadline_s=args.deadline)
+            return agent.ask(question, frames, choices=choices, cancel=token, on_event=on_event,
+                             max_steps=args.max_steps, deadline_s=args.deadline)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def print_result(result: AgentResult, as_json: bool, **extra) -> int:
+    """Print the answer (or one JSON object with ``extra`` keys) and the outcome; return the exit status."""
     summary = result.to_dict()
-    if args.json:
-        print(json.dumps({key: summary[key] for key in JSON_KEYS}))
+    if as_json:
+        print(json.dumps({**{key: summary[key] for key in JSON_KEYS}, **extra}))
     elif result.answer is not None:
         print(result.answer.text)
     if result.status == ANSWERED:
@@ -137,6 +154,41 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"spatialclaw: {result.status} ({result.error_code}): {result.error_message}; "
               f"session: {result.session_dir}", file=sys.stderr)
     return exit_code(result)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """``spatialclaw ask``: answer the question about the given images, video or bag (``--out-bag``: markers,
+    clouds and the answer as a rosbag2 for RViz or Foxglove)."""
+    if args.out_bag and not args.bag:
+        raise BadInput("--out-bag needs --bag")
+    config, frames = _load(args)
+    result = run_question(config, args.question, frames, args, args.choices or ())
+    if args.out_bag and result.status == ANSWERED:
+        from .offline import write_answer_bag
+
+        print(f"answer bag: {write_answer_bag(args.out_bag, result, frames, args.question)}", file=sys.stderr)
+    return print_result(result, args.json)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``spatialclaw demo``: the chair-to-table distance in a synthetic living room, against the ground truth."""
+    from .demo import living_room_case
+    from .llm.scripted_server import ScriptedModelServer
+
+    config = _config(args)
+    case = living_room_case()
+    with contextlib.ExitStack() as stack:
+        if not args.endpoint:
+            server = stack.enter_context(ScriptedModelServer(case.script))
+            config = replace(config, model=replace(config.model, base_url=server.url))
+            print("model: scripted turns standing in for a vision-language model (--endpoint uses yours)",
+                  file=sys.stderr)
+        print(f"question: {case.question}", file=sys.stderr)
+        result = run_question(config, case.question, case.frames, args)
+    status = print_result(result, args.json, ground_truth_m=round(case.truth_m, 4))
+    if not args.json:
+        print(f"ground truth: {case.truth_m:.3f} m", file=sys.stderr)
+    return status
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -175,18 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
     source = ask.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", nargs="+", metavar="IMAGE", help="image files, in time order")
     source.add_argument("--video", metavar="FILE", help="a video file; key frames are sampled evenly")
+    source.add_argument("--bag", metavar="BAG", help="a rosbag2 (.mcap or .db3 file, or its directory): images, "
+                        "depth, CameraInfo and TF")
+    ask.add_argument("--camera", action="append", metavar="TOPIC",
+                     help="with --bag: a camera name or image topic to use (repeatable; default all)")
+    ask.add_argument("--at", type=float, metavar="SECONDS", help="with --bag: end of the key frames, seconds from the bag start")
+    ask.add_argument("--out-bag", metavar="DIR", help="with --bag: write markers, clouds and the answer to this new "
+                     "rosbag2 directory (MCAP)")
     ask.add_argument("--choices", nargs="+", metavar="CHOICE", help='answer options, e.g. "A. red" "B. blue"')
-    ask.add_argument("--out", metavar="DIR", help="directory the session directory is created in")
-    ask.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    ask.add_argument("--max-steps", type=int, metavar="N")
-    ask.add_argument("--deadline", type=float, metavar="S", help="wall-clock limit in seconds")
     ask.set_defaults(handler=cmd_ask)
+    demo = commands.add_parser("demo", help="the chair-to-table distance in a synthetic room, with ground truth")
+    demo.add_argument("--endpoint", action="store_true",
+                      help="use the configured model endpoint instead of the scripted model")
+    demo.set_defaults(handler=cmd_demo)
+    for command in (ask, demo):
+        command.add_argument("--out", metavar="DIR", help="directory the session directory is created in")
+        command.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        command.add_argument("--max-steps", type=int, metavar="N")
+        command.add_argument("--deadline", type=float, metavar="S", help="wall-clock limit in seconds")
     replay = commands.add_parser("replay", help="re-run a recorded session's cells without a model")
     replay.add_argument("session_dir")
     replay.set_defaults(handler=cmd_replay)
     doctor = commands.add_parser("doctor", help="check the endpoint, kernel sandbox, GPU, perception and ROS")
     doctor.set_defaults(handler=cmd_doctor)
-    for command in (ask, replay, doctor):
+    for command in (ask, demo, replay, doctor):
         command.add_argument("--config", metavar="FILE", help="YAML configuration (default: $SPATIALCLAW_CONFIG)")
     return parser
 

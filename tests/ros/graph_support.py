@@ -1,0 +1,258 @@
+"""Parts of the ROS graph tests: a private DDS domain, processes started and awaited by their readiness
+lines, the synthetic room as a rosbag2, and the scripted model's cells that measure it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "How far is the chair from the table?"
+
+
+def ros_environment(domain_id: int) -> dict[str, str]:
+    """The environment of every process of one test session: its own domain, discovery on localhost only."""
+    env = dict(os.environ)
+    env.update({"ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"})
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    return env
+
+
+class Process:
+    """A child process whose output (stdout and stderr together) is collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str], name: str) -> None:
+        self.name = name
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.popen = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      cwd=ROOT)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout_s: float, start: int = 0) -> str:
+        """The first output line (from line ``start``) containing ``text``; fails with the output so far."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.popen.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(f"{self.name}: no line with {text!r} within {timeout_s} s "
+                                         f"(exit code {self.popen.poll()}); output:\n" + "\n".join(self.lines[-60:]))
+                self._changed.wait(min(left, 0.5))
+
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def stop(self, timeout_s: float = 15.0) -> int:
+        """SIGINT, then SIGKILL if it does not exit in time; the exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(2)
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._reader.join(5)
+        return self.popen.returncode
+
+
+def side_view_room(width: int = 320, height: int = 240, n_frames: int = 6):
+    """The living room seen from beside the chair, so the gap between the chair's seat and the table top's lower
+    edge is in view (from the original path the top's lower edge is hidden, which alone costs 2 cm)."""
+    from spatialclaw_ros.scenes.generator import living_room
+    from spatialclaw_ros.scenes.model import BasePose
+
+    path = tuple(BasePose(1.6 + 0.08 * i, -1.2, 0.5 + math.radians(2.0) * i) for i in range(n_frames))
+    return dataclasses.replace(living_room(n_frames=n_frames, width=width, height=height), path=path)
+
+
+def write_room_bag(path: Path, scene) -> Path:
+    """Render ``scene`` into a rosbag2 (MCAP) with its ground truth beside it; returns the bag directory."""
+    from spatialclaw_ros.scenes.bag import write_bag
+    from spatialclaw_ros.scenes.render import render_scene
+
+    return write_bag(scene, [r.frame for r in render_scene(scene)], path, camera=scene.mount.name)
+
+
+def cell(code: str, reasoning: str = "Next step.") -> str:
+    """A main-model reply: reasoning, then one python cell."""
+    return f"{reasoning}\n```python\n{code}\n```"
+
+
+def measuring_cells(scene) -> list[str]:
+    """Cells that measure the chair-table distance: boxes from each object's corners (what a grounding model
+    would give) projected into every key frame, segmented, their points pooled, then the closest distance."""
+    corners = {label: np.round(scene.object(label).corners(), 4).tolist() for label in ("chair", "table")}
+    measure = f"""
+recon = tools.Reconstruct.Reconstruct(InputImages)
+corners = {corners!r}
+pooled = {{label: [] for label in corners}}
+for image in InputImages:
+    fi = image.frame_index
+    T = np.asarray(recon.extrinsics[fi])
+    K = recon.intrinsics[fi]
+    for label, box3d in corners.items():
+        cam = (np.asarray(box3d) - T[:3, 3]) @ T[:3, :3]
+        if (cam[:, 2] < 0.2).any():
+            continue
+        u = K["fx"] * cam[:, 0] / cam[:, 2] + K["cx"]
+        v = K["fy"] * cam[:, 1] / cam[:, 2] + K["cy"]
+        box = [max(0.0, u.min()), max(0.0, v.min()), min(image.size[0], u.max() + 1), min(image.size[1], v.max() + 1)]
+        if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+            continue
+        mask = tools.SAM3.segment_image_by_box(image, box, label=label)
+        pooled[label].append(mask.get_masked_points(recon, fi))
+chair, table = (np.concatenate(pooled[label]) for label in ("chair", "table"))
+d = tools.Geometry.closest_point_distance(chair, table)
+print(d)
+"""
+    answer = "ReturnAnswer(round(d.value_m, 3), unit='m', evidence={'chair': d.point_a, 'table': d.point_b})"
+    return [cell(measure.strip(), "Segment both objects in every key frame and measure."),
+            cell(answer, "The distance is measured.")]
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def node_command(params_file: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "spatialclaw_ros.ros.node", "--ros-args", "--params-file", str(params_file), *extra]
+
+
+def player_command(bag: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "spatialclaw_ros.ros.bag_player", str(bag), *extra]
+
+
+class ScriptQueue:
+    """The scripted model's turns, queued per role by each test before it sends a goal (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, list] = {}
+        self._lock = threading.Lock()
+
+    def push(self, role: str, *turns) -> None:
+        with self._lock:
+            self._turns.setdefault(role, []).extend(turns)
+
+    def pending(self, role: str) -> int:
+        with self._lock:
+            return len(self._turns.get(role, []))
+
+    def __call__(self, request):
+        with self._lock:
+            turns = self._turns.get(request.role)
+            if not turns:
+                raise LookupError(f"no scripted turn queued for role {request.role!r}")
+            return turns.pop(0)
+
+
+def wait_future(future, timeout_s: float):
+    """Block until an rclpy future (completed by an executor spinning elsewhere) is done; its result."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(timeout_s):
+        raise AssertionError(f"no answer within {timeout_s} s")
+    return future.result()
+
+
+class GraphClient:
+    """The test's side of the graph: an action client, parameter client and subscriptions on one node,
+    spun by a background executor."""
+
+    def __init__(self, context, node_name: str = "spatialclaw") -> None:
+        import rclpy
+        from rclpy.action import ActionClient
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter_client import AsyncParameterClient
+        from spatialclaw_msgs.action import SpatialQuery
+
+        self.SpatialQuery = SpatialQuery
+        self.node = rclpy.create_node("graph_test_client", context=context)
+        self.action = ActionClient(self.node, SpatialQuery, f"/{node_name}/query")
+        self.parameters = AsyncParameterClient(self.node, node_name)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        if not self.action.wait_for_server(timeout_sec=30):
+            raise AssertionError(f"action server /{node_name}/query did not appear")
+
+    def send(self, feedback: list | None = None, **fields):
+        """Send a goal (fields of SpatialQuery.Goal); the accepted goal handle. Feedback is appended to ``feedback``."""
+        goal = self.SpatialQuery.Goal(**fields)
+        callback = None if feedback is None else (lambda message: feedback.append(message.feedback))
+        handle = wait_future(self.action.send_goal_async(goal, feedback_callback=callback), 30)
+        assert handle.accepted, "the node accepts every goal and reports problems in the result"
+        return handle
+
+    def result(self, handle, timeout_s: float = 120.0):
+        """(status, SpatialQuery.Result) of a sent goal."""
+        response = wait_future(handle.get_result_async(), timeout_s)
+        return response.status, response.result
+
+    def ask(self, feedback: list | None = None, timeout_s: float = 120.0, **fields):
+        return self.result(self.send(feedback, **fields), timeout_s)
+
+    def cancel(self, handle) -> None:
+        wait_future(handle.cancel_goal_async(), 30)
+
+    def set_parameters(self, **values):
+        """Set node parameters (dots written as __); the SetParametersResult of each."""
+        from rclpy.parameter import Parameter
+
+        parameters = [Parameter(name.replace("__", "."), value=value) for name, value in values.items()]
+        return wait_future(self.parameters.set_parameters(parameters), 30).results
+
+    def latched(self, msg_type, topic: str, count: int = 1, timeout_s: float = 20.0) -> list:
+        """The first ``count`` messages of a TRANSIENT_LOCAL subscription created now (a late joiner)."""
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        return self.collect(msg_type, topic, count, timeout_s, qos)
+
+    def collect(self, msg_type, topic: str, count: int = 1, timeout_s: float = 20.0, qos=10, until=None) -> list:
+        """Messages on ``topic`` until ``count`` have arrived (and ``until(messages)`` holds, if given)."""
+        received: list = []
+        enough = threading.Event()
+
+        def on_message(message) -> None:
+            received.append(message)
+            if len(received) >= count and (until is None or until(received)):
+                enough.set()
+
+        subscription = self.node.create_subscription(msg_type, topic, on_message, qos)
+        try:
+            if not enough.wait(timeout_s):
+                raise AssertionError(f"{len(received)} messages on {topic} within {timeout_s} s, wanted {count}")
+        finally:
+            self.node.destroy_subscription(subscription)
+        return list(received)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.action.destroy()
+        self.node.destroy_node()
