@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ros"))
 
+from spatialclaw_ros.scenes.generator import living_room_side_view  # noqa: E402
 from graph_support import (QUESTION, GraphClient, Process, ScriptQueue, cell, measuring_cells,  # noqa: E402
-                           node_command, player_command, ros_environment, side_view_room, write_room_bag, write_yaml)
+                           node_command, player_command, ros_environment, write_room_bag, write_yaml)
 
 TARGET_GROWTH = 0.10
 BUFFER_SECONDS = 10.0
@@ -48,7 +49,7 @@ def main() -> int:
     from spatialclaw_ros.llm.scripted_server import ScriptedModelServer
 
     tmp = Path(tempfile.mkdtemp(prefix="node_memory_"))
-    scene = side_view_room()
+    scene = living_room_side_view()
     bag = write_room_bag(tmp / "room", scene)
     script = ScriptQueue()
     env = ros_environment(100 + os.getpid() % 50)

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${SPATIALCLAW_VENV:-$root/.venv}
-bash "$root/scripts/install.sh"
+bash "$root/scripts/install.sh" --with-models
 if [ "${SPATIALCLAW_SKIP_ROS:-0}" != 1 ]; then
   PYTHON="$venv/bin/python" bash "$root/scripts/ros2_env.sh" "$venv"
 fi

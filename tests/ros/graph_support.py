@@ -3,8 +3,6 @@ lines, the synthetic room as a rosbag2, and the scripted model's cells that meas
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import subprocess
 import sys
@@ -77,16 +75,6 @@ class Process:
                 self.popen.wait()
         self._reader.join(5)
         return self.popen.returncode
-
-
-def side_view_room(width: int = 320, height: int = 240, n_frames: int = 6):
-    """The living room seen from beside the chair, so the gap between the chair's seat and the table top's lower
-    edge is in view (from the original path the top's lower edge is hidden, which alone costs 2 cm)."""
-    from spatialclaw_ros.scenes.generator import living_room
-    from spatialclaw_ros.scenes.model import BasePose
-
-    path = tuple(BasePose(1.6 + 0.08 * i, -1.2, 0.5 + math.radians(2.0) * i) for i in range(n_frames))
-    return dataclasses.replace(living_room(n_frames=n_frames, width=width, height=height), path=path)
 
 
 def write_room_bag(path: Path, scene) -> Path:

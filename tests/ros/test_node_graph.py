@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spatialclaw_ros.scenes.generator import living_room_side_view
 from graph_support import (QUESTION, GraphClient, Process, ScriptQueue, cell, measuring_cells, node_command,
-                           player_command, ros_environment, side_view_room, write_room_bag, write_yaml)
+                           player_command, ros_environment, write_room_bag, write_yaml)
 
 pytestmark = pytest.mark.ros
 
@@ -34,7 +35,7 @@ class Graph:
         from spatialclaw_ros.scenes.bag import read_ground_truth
 
         self.tmp = tmp
-        self.scene = side_view_room()
+        self.scene = living_room_side_view()
         self.bag = write_room_bag(tmp / "room", self.scene)
         self.truth = read_ground_truth(self.bag).pair("chair", "table")
         self.script = ScriptQueue()

@@ -74,10 +74,29 @@ class KernelConfig:
 
 
 @dataclass
+class DA3Config:
+    """Depth Anything 3 (``perception.reconstruction: da3``); it runs in the parent process, not the kernel."""
+
+    model_dir: str = ""  # a save_pretrained directory (see models/README.md); required
+    process_res: int = 504  # the model's input resolution (long side)
+    device: str = "cpu"  # "cuda" where torch has a GPU
+
+
+@dataclass
+class PerceptionConfig:
+    """Which backends the kernel's tools.Reconstruct and tools.SAM3 use (Metadata.perception says so too)."""
+
+    reconstruction: str = "sensor"  # sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3
+    segmentation: str = "classical"  # classical: weight-free GrabCut refined with depth
+    da3: DA3Config = field(default_factory=DA3Config)
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
 
 
 def _merge(obj: Any, values: dict, where: str) -> Any:

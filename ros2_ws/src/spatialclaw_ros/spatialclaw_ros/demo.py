@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .frames import FrameSet
-from .scenes.generator import living_room
+from .scenes.generator import living_room_side_view
 from .scenes.measure import compute_ground_truth
 from .scenes.render import RenderedFrame, frame_set, render_scene
 
@@ -63,8 +63,8 @@ def scripted_turns(frame_index: int, boxes: dict[str, list[int]]) -> dict[str, l
 
 
 def living_room_case() -> DemoCase:
-    """Render the living room and build the demo case."""
-    scene = living_room()
+    """Render the living room, seen from beside the chair, and build the demo case."""
+    scene = living_room_side_view()
     rendered = render_scene(scene)
     frames = frame_set(scene, rendered)
     truth = compute_ground_truth(scene)

@@ -163,6 +163,13 @@ def living_room(*, n_frames: int = 10, width: int = 320, height: int = 240, rate
                  path=path, rate=rate)
 
 
+def living_room_side_view(*, n_frames: int = 6, width: int = 320, height: int = 240, rate: float = 2.0) -> Scene:
+    """The living room seen from beside the chair, so the gap between the chair's seat and the table top's
+    lower edge is in view (from living_room's own path that edge is hidden, which alone costs 2 cm)."""
+    path = tuple(BasePose(1.6 + 0.08 * i, -1.2, 0.5 + math.radians(2.0) * i) for i in range(n_frames))
+    return replace(living_room(n_frames=n_frames, width=width, height=height, rate=rate), path=path)
+
+
 def describe(scene: Scene, truth: GroundTruth) -> str:
     """A readable summary of a scene's objects and their distances."""
     lines = [f"scene {scene.name}: {scene.n_frames} frames at {scene.rate:g} Hz, "
