@@ -24,6 +24,7 @@ from ..kernel.results import CellResult, CellStatus
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
+from ..perception.model_service import host_handlers
 from ..session_log.log import SessionLog
 from ..session_log.report import write_report
 from .context import CallContext, ContextReport, Entry, History, TextBlock
@@ -118,7 +119,9 @@ class _Question:
         self.model = agent.model
         self.pool = agent.pool
         self.question = question
-        self.frames = frames
+        perception = {"reconstruction": self.config.perception.reconstruction,
+                      "segmentation": self.config.perception.segmentation}
+        self.frames = replace(frames, extra={**frames.extra, "perception": perception})  # Metadata.perception
         self.choices = list(choices)
         self.on_event = on_event
         self.max_steps = self.config.agent.max_steps if max_steps is None else max_steps
@@ -240,7 +243,12 @@ class _Question:
         history.add("user", 0, question_blocks(self.spec, self.frames, plan, key_blocks))
         vlm = VlmService(self.model, self.log, self.token, image_max_side=agent_config.image_max_side,
                          on_reply=self.add_usage)
-        handlers = {**vlm.handlers(), "answer": self.check_returned_answer}
+        try:
+            perception = host_handlers(self.config.perception, self.frames)
+        except (ImportError, ValueError) as error:
+            raise AgentFailure(ErrorCode.INVALID_INPUT,
+                               f"perception backend '{self.config.perception.reconstruction}': {error}") from error
+        handlers = {**vlm.handlers(), "answer": self.check_returned_answer, **perception}
         with _kernel_failures():
             session = self.pool.session(self.frames, handlers, image_max_side=agent_config.image_max_side)
         with session:

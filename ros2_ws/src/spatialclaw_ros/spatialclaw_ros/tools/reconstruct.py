@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 MAX_FRAMES = 64
 
 
+def configured_backend(context: ToolContext, kind: str, default: str) -> str:
+    """The ``kind`` ("reconstruction" or "segmentation") backend named in the question's Metadata.perception."""
+    return context.frames.extra.get("perception", {}).get(kind, default)
+
+
 def _is_single(items) -> bool:
     return isinstance(items, (int, np.integer)) or hasattr(items, "frame_index") or (
         isinstance(items, np.ndarray) and items.ndim == 3)
@@ -79,9 +84,9 @@ class Reconstruct:
     points from separate calls combine directly. Results are cached: repeating a call is free.
     """
 
-    def __init__(self, context: ToolContext, *, backend: str = DEFAULT_RECONSTRUCTION_BACKEND,
-                 cache: PerceptionCache = SHARED_CACHE) -> None:
+    def __init__(self, context: ToolContext, *, backend: str | None = None, cache: PerceptionCache = SHARED_CACHE) -> None:
         self._context = context
+        backend = backend or configured_backend(context, "reconstruction", DEFAULT_RECONSTRUCTION_BACKEND)
         #: Name of the active reconstruction backend ("sensor": measured depth + CameraInfo + TF).
         self.backend = backend
         self._reconstruct = CachedReconstructor(

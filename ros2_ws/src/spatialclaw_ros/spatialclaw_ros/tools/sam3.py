@@ -13,7 +13,7 @@ from ..perception.backends import (DEFAULT_RECONSTRUCTION_BACKEND, DEFAULT_SEGME
                                    make_segmentation_backend)
 from ..perception.cache import SHARED_CACHE, CachedReconstructor, PerceptionCache, frame_content_key
 from ..perception.segmentation import PerFrameMask
-from .reconstruct import resolve_frames
+from .reconstruct import configured_backend, resolve_frames
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
@@ -65,9 +65,11 @@ class SAM3:
     ``tools.SAM3.capabilities`` says what it can do; what it cannot do raises an error saying so.
     """
 
-    def __init__(self, context: ToolContext, *, backend: str = DEFAULT_SEGMENTATION_BACKEND,
-                 reconstruction: str = DEFAULT_RECONSTRUCTION_BACKEND, cache: PerceptionCache = SHARED_CACHE) -> None:
+    def __init__(self, context: ToolContext, *, backend: str | None = None, reconstruction: str | None = None,
+                 cache: PerceptionCache = SHARED_CACHE) -> None:
         self._context = context
+        backend = backend or configured_backend(context, "segmentation", DEFAULT_SEGMENTATION_BACKEND)
+        reconstruction = reconstruction or configured_backend(context, "reconstruction", DEFAULT_RECONSTRUCTION_BACKEND)
         self._cache = cache
         reconstructor = CachedReconstructor(
             make_reconstruction_backend(reconstruction, host=context.host, world_frame=context.frames.world_frame), cache)
@@ -82,7 +84,8 @@ class SAM3:
 
     def segment_image_by_text(self, image, prompt: str, label: str | None = None,
                               confidence_threshold: float = 0.3) -> PerFrameMask:
-        """Every instance of ``prompt`` (a noun phrase) scoring >= confidence_threshold; labels label_0, label_1... if several."""
+        """Instances of ``prompt`` (a noun phrase) scoring >= confidence_threshold, labelled label_0, label_1... if several.
+        The classical backend finds only the one instance vlm.locate points at: prompt others by box or points."""
         frame = self._frame(image)
         found = [s for s in self._segment(frame, TextPrompt(prompt, confidence_threshold)) if s.score >= confidence_threshold]
         name = label or prompt
