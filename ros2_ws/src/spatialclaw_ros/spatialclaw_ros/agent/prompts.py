@@ -18,6 +18,8 @@ from ..kernel.namespace import PROMPT_OBJECTS
 from ..kernel.static_check import ALLOWED_MODULES
 from ..llm.messages import system_message, user_message
 from ..tools import TOOL_CLASSES
+from ..perception.reconstruction import Reconstruction
+from ..perception.segmentation import PerFrameMask
 from ..tools.catalog import describe_object, describe_tools
 from ..video import evenly_spaced
 from .context import Block, ImageBlock, TextBlock
@@ -63,6 +65,10 @@ ANSWER: <value>
 yes/no questions)."""
 
 
+#: Types the perception tools return, documented with their methods since the agent works with them directly.
+RETURNED_TYPES = {"Reconstruction": Reconstruction, "PerFrameMask": PerFrameMask}
+
+
 def frame_label(frame: Frame) -> str:
     """How a key frame is named to the model: absolute index, camera and stamp."""
     return f"frame {frame.index} (camera {frame.camera}, t={frame.stamp:.2f} s)"
@@ -91,7 +97,7 @@ def _first_paragraph(obj: object) -> str:
 @functools.lru_cache(maxsize=1)
 def tool_reference() -> str:
     """The generated reference of the kernel namespace: prompt objects first, then every tool namespace."""
-    objects = "\n\n".join(describe_object(name, obj) for name, obj in PROMPT_OBJECTS.items())
+    objects = "\n\n".join(describe_object(name, obj) for name, obj in {**PROMPT_OBJECTS, **RETURNED_TYPES}.items())
     return f"{objects}\n\n{describe_tools()}"
 
 

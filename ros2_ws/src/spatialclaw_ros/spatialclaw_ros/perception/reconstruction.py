@@ -76,6 +76,7 @@ class ViewGeometry:
 
     @property
     def nbytes(self) -> int:
+        """Memory the arrays take (bytes), for the cache's budget."""
         return self.depth.nbytes + self.points.nbytes + self.confidence.nbytes
 
 
@@ -146,14 +147,17 @@ class Reconstruction:
 
     @property
     def frame_indices(self) -> list[int]:
+        """Absolute indices of the reconstructed frames, in order."""
         return list(self.views)
 
     @property
     def num_frames(self) -> int:
+        """How many frames were reconstructed."""
         return len(self.views)
 
     @property
     def nbytes(self) -> int:
+        """Memory the arrays take (bytes), for the cache's budget."""
         return sum(v.nbytes for v in self.views.values())
 
     def __repr__(self) -> str:

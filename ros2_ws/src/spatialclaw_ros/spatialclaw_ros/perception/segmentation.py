@@ -58,6 +58,7 @@ class PerFrameMask:
 
     @property
     def frame_indices(self) -> list[int]:
+        """Absolute indices of the frames the masks cover, in order."""
         return list(self._masks)
 
     @property
