@@ -316,12 +316,13 @@ def test_a_replayed_bag_answers_like_the_ground_truth_and_like_offline(graph, tm
     assert markers.markers[0].header.stamp.sec == int(graph.scene.stamp(graph.scene.n_frames - 1))
 
     graph.script.push("main", *measuring_cells(graph.scene))
-    config = load_config(graph.config)
+    config = load_config(graph.config, overrides={"agent": {"sessions_dir": str(tmp_path / "sessions")}})
     offline = ask_bag(graph.bag, QUESTION, config, out_bag=tmp_path / "answer")
     assert offline.result.status == "answered", offline.result.error_message
     assert abs(offline.result.answer.value - graph.truth.closest) <= TOLERANCE_M
     assert abs(offline.result.answer.value - live.value) <= 0.01
     assert offline.out_bag is not None and any(offline.out_bag.glob("*.mcap"))
+    assert offline.result.session_dir.parent == tmp_path / "sessions"
 
 
 def test_images_the_cells_show_go_to_the_debug_topic(graph):
