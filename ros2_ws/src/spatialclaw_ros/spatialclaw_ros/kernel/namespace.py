@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..frames import FrameSet
-from ..imaging import encode_png, to_rgb_array
+from ..imaging import encode_png, frame_image, to_rgb_array
 from .host import HostClient
 
 #: Python types ReturnAnswer passes to the parent unchanged.
@@ -93,14 +93,7 @@ class InputImages(list):
 
 def input_images(frames: FrameSet) -> InputImages:
     """Build ``InputImages`` from the question's frames."""
-    images = InputImages()
-    for frame in frames.frames:
-        image = Image.fromarray(frame.rgb)
-        image.frame_index = frame.index
-        image.stamp = frame.stamp
-        image.camera = frame.camera
-        images.append(image)
-    return images
+    return InputImages(frame_image(frame) for frame in frames.frames)
 
 
 class Metadata(dict):

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..frames import Frame, FrameSet
+from ..imaging import frame_image
 from .measures import TimeSpan
 
 if TYPE_CHECKING:
@@ -31,13 +32,6 @@ def frame_seconds(frames: FrameSet) -> dict[int, float]:
     else:
         seconds = stamps - stamps.min()
     return {int(i): float(s) for i, s in zip(indices, seconds)}
-
-
-def frame_image(frame: Frame) -> Image.Image:
-    """A key frame as a PIL RGB image carrying ``.frame_index``, ``.stamp`` and ``.camera`` (like InputImages)."""
-    image = Image.fromarray(frame.rgb)
-    image.frame_index, image.stamp, image.camera = frame.index, frame.stamp, frame.camera
-    return image
 
 
 class Time:
