@@ -97,3 +97,15 @@ def test_cli_writes_frames_truth_and_bag(tmp_path):
     assert [o.label for o in truth.objects] == [o.label for o in scene.objects]
     assert read_ground_truth(out / "bag").pairs[0].closest == truth.pairs[0].closest
     assert (out / "bag" / "metadata.yaml").is_file()
+
+
+def test_objects_are_found_by_label_or_id_and_a_miss_lists_them():
+    from spatialclaw_ros.scenes.generator import living_room
+    from spatialclaw_ros.scenes.measure import compute_ground_truth
+
+    scene = living_room(n_frames=2)
+    truth = compute_ground_truth(scene)
+    assert scene.object("chair").instance_id == 2 and truth.object(2).label == "chair"
+    for lookup, owner in ((scene.object, "the scene"), (truth.object, "the ground truth")):
+        with pytest.raises(KeyError, match=f"0 objects match 'lamp'; {owner} has 1:table, 2:chair"):
+            lookup("lamp")

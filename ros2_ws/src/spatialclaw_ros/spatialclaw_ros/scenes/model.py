@@ -62,6 +62,15 @@ class Part:
             raise ValueError(f"a sphere needs three equal sizes (its diameter), got {self.size}")
 
 
+def find_object(objects, key: str | int, owner: str):
+    """The one object in ``objects`` whose label or instance id is ``key``; KeyError naming all of ``owner``'s."""
+    found = [o for o in objects if key in (o.label, o.instance_id)]
+    if len(found) != 1:
+        known = ", ".join(f"{o.instance_id}:{o.label}" for o in objects)
+        raise KeyError(f"{len(found)} objects match {key!r}; {owner} has {known}")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class SceneObject:
     """A labelled object: primitives around its bounding-box centre ``centre`` (world), turned by ``yaw`` about z."""
@@ -237,8 +246,4 @@ class Scene:
 
     def object(self, key: str | int) -> SceneObject:
         """The object with this label (must be unique) or instance id."""
-        found = [o for o in self.objects if key in (o.label, o.instance_id)]
-        if len(found) != 1:
-            known = ", ".join(f"{o.instance_id}:{o.label}" for o in self.objects)
-            raise KeyError(f"{len(found)} objects match {key!r}; the scene has {known}")
-        return found[0]
+        return find_object(self.objects, key, "the scene")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .model import find_object
+
 
 @dataclass(frozen=True, eq=False)
 class ObjectTruth:
@@ -50,11 +52,7 @@ class GroundTruth:
 
     def object(self, key: str | int) -> ObjectTruth:
         """The object with this label (must be unique) or instance id."""
-        found = [o for o in self.objects if key in (o.label, o.instance_id)]
-        if len(found) != 1:
-            known = ", ".join(f"{o.instance_id}:{o.label}" for o in self.objects)
-            raise KeyError(f"{len(found)} objects match {key!r}; the ground truth has {known}")
-        return found[0]
+        return find_object(self.objects, key, "the ground truth")
 
     def pair(self, first: str | int, second: str | int) -> PairDistance:
         """Distances between two objects (labels or instance ids), with ``a`` the first one."""
