@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install spatialclaw_ros (ROS-free core, sandbox layers, synthetic scenes, test tools) into a venv.
 # Idempotent; a fresh Debian 12 / Ubuntu machine with Python 3.10+ and PyPI access is enough.
-# --with-models adds PyTorch 2.13 and Depth Anything 3 (the `da3` reconstruction backend). Where pip
-# would fetch a CUDA build of torch and you want CPU only, point pip at PyTorch's CPU wheel index first.
+# --with-models adds PyTorch 2.13, Depth Anything 3 (the `da3` reconstruction backend) and SAM 3 (the `sam3`
+# segmentation backend). Where pip would fetch a CUDA build of torch and you want CPU only, point pip at
+# PyTorch's CPU wheel index first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${SPATIALCLAW_VENV:-$root/.venv}
@@ -24,13 +25,15 @@ fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e "$root/ros2_ws/src/spatialclaw_ros[sandbox,scenes,test]"
 if [ "${1:-}" = --with-models ]; then
-  # torch first and pinned, so nothing below can pull a newer (CUDA) build; depth-anything-3 without its
-  # declared pins (numpy<2 and friends: it runs on numpy 2), then what it really imports.
+  # torch first and pinned, so nothing below can pull a newer (CUDA) build; depth-anything-3 and sam3 without
+  # their declared pins (numpy<2 and friends: both run on numpy 2), then what they really import
+  # (scikit-image: SAM 3's mask post-processing fills small holes with it).
   pin=$venv/torch-constraint.txt
   echo "torch==2.13.0" >"$pin"
   "$venv/bin/python" -m pip install -q "torch==2.13.0"
-  "$venv/bin/python" -m pip install -q --no-deps "depth-anything-3==0.1.1"
+  "$venv/bin/python" -m pip install -q --no-deps "depth-anything-3==0.1.1" "sam3==0.1.4"
   "$venv/bin/python" -m pip install -q -c "$pin" huggingface_hub safetensors omegaconf addict einops \
-    "moviepy==1.0.3" plyfile trimesh imageio pycolmap evo "torchvision==0.28.0"
+    "moviepy==1.0.3" plyfile trimesh imageio pycolmap evo "torchvision==0.28.0" \
+    timm ftfy regex iopath pycocotools psutil scikit-image
 fi
 echo "install.sh: spatialclaw_ros installed in $venv"

@@ -186,9 +186,9 @@ def test_video_prompt_errors_name_what_to_change():
     sam3 = panel_tools(*frames).SAM3
     with pytest.raises(ValueError, match=r"prompt_frame_idx 3 is not among the selected frames \[2\]"):
         sam3.segment_video_by_box([40, 30, 120, 90], prompt_frame_idx=3, end_frame=2)
-    with pytest.raises(ValueError, match="2 labels for 1 text prompts: the classical backend segments one instance"):
+    with pytest.raises(ValueError, match="2 labels for 1 prompts: give one label per prompt"):
         sam3.segment_video_by_text("chair", labels=["chair 1", "chair 2"], prompt_frame_idx=2)
-    with pytest.raises(ValueError, match="2 labels for 1 objects"):
+    with pytest.raises(ValueError, match="2 labels for 1 prompts"):
         sam3.segment_video_by_box([40, 30, 120, 90], labels=["a", "b"], prompt_frame_idx=2)
     seg = sam3.segment_video_by_points([[[80, 60]], [[20, 20]]], [[1], [1]], labels=["panel", "wall"], prompt_frame_idx=2)
     assert seg.labels == ["panel", "wall"] and seg.masks.shape == (2, 2, 120, 160)

@@ -83,12 +83,23 @@ class DA3Config:
 
 
 @dataclass
+class SAM3Config:
+    """SAM 3 (``perception.segmentation: sam3``); it runs in the parent process, not the kernel."""
+
+    checkpoint: str = ""  # the official sam3.pt (see models/README.md); required
+    bpe_path: str = ""  # bpe_simple_vocab_16e6.txt.gz, the text tokenizer's vocabulary; required
+    device: str = "cpu"  # "cuda" where torch has a GPU
+    cache_mb: int = 2048  # encoder outputs kept: about 370 MB per image (fp32), under 1 MB per phrase
+
+
+@dataclass
 class PerceptionConfig:
     """Which backends the kernel's tools.Reconstruct and tools.SAM3 use (Metadata.perception says so too)."""
 
     reconstruction: str = "sensor"  # sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3
-    segmentation: str = "classical"  # classical: weight-free GrabCut refined with depth
+    segmentation: str = "classical"  # classical: weight-free GrabCut refined with depth | sam3: SAM 3
     da3: DA3Config = field(default_factory=DA3Config)
+    sam3: SAM3Config = field(default_factory=SAM3Config)
 
 
 @dataclass

@@ -8,6 +8,7 @@ returns (Reconstruction, masks) is plain arrays so that it crosses the channel w
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from ..frames import Frame
 from ..kernel.host import HostClient
 from .reconstruction import Reconstruction
+from .tracking import follow_objects
 
 #: Backend name -> "module:Class", imported on first use.
 RECONSTRUCTION_BACKENDS: dict[str, str] = {
@@ -26,6 +28,7 @@ RECONSTRUCTION_BACKENDS: dict[str, str] = {
 }
 SEGMENTATION_BACKENDS: dict[str, str] = {
     "classical": "spatialclaw_ros.perception.classical:ClassicalSegmenter",
+    "sam3": "spatialclaw_ros.perception.model_service:HostSegmenter",  # the model runs in the parent
 }
 DEFAULT_RECONSTRUCTION_BACKEND = "sensor"
 DEFAULT_SEGMENTATION_BACKEND = "classical"
@@ -57,9 +60,11 @@ Reconstructor = Callable[[list[Frame]], Reconstruction]
 
 @dataclass(frozen=True)
 class BoxPrompt:
-    """A pixel box [x1, y1, x2, y2] (x2, y2 exclusive, like tools.Mask.bounding_box) around one object."""
+    """A pixel box [x1, y1, x2, y2] (x2, y2 exclusive, like tools.Mask.bounding_box) around one object,
+    optionally with pixel points (x, y) known to lie on it (tracking's seeds)."""
 
     box: tuple[float, float, float, float]
+    points: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,31 @@ class TextPrompt:
 
 
 Prompt = BoxPrompt | PointPrompt | TextPrompt
+_PROMPT_TYPES = {"box": BoxPrompt, "points": PointPrompt, "text": TextPrompt}
+
+
+def prompt_payload(prompt: Prompt) -> dict:
+    """JSON-safe form of a prompt, for a host call: its fields and ``"type"``."""
+    kind = next(name for name, cls in _PROMPT_TYPES.items() if isinstance(prompt, cls))
+    return {"type": kind, **dataclasses.asdict(prompt)}
+
+
+def prompt_from_payload(payload: dict) -> Prompt:
+    """The prompt ``prompt_payload`` describes; ValueError naming what is malformed (it comes from the kernel)."""
+    fields = dict(payload) if isinstance(payload, dict) else {}
+    cls = _PROMPT_TYPES.get(fields.pop("type", None))
+    if cls is None:
+        raise ValueError(f"a prompt needs a type among {sorted(_PROMPT_TYPES)}, got {payload!r:.200}")
+    try:
+        if cls is TextPrompt:
+            return TextPrompt(str(fields["text"]), float(fields.get("confidence_threshold", 0.3)))
+        points = tuple((float(x), float(y)) for x, y in fields.get("points", ()))
+        if cls is BoxPrompt:
+            x1, y1, x2, y2 = (float(v) for v in fields["box"])
+            return BoxPrompt((x1, y1, x2, y2), points)
+        return PointPrompt(points, tuple(int(v) for v in fields["labels"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"malformed {cls.__name__} payload {payload!r:.200}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -113,9 +143,19 @@ class SegmentationBackend(ABC):
         """How many instances of ``name`` are visible in ``frame``."""
 
     @abstractmethod
-    def segment_video(self, frames: list[Frame], prompt_position: int, prompts: list[Prompt]) -> list[np.ndarray]:
-        """Per frame an (N, H, W) bool stack: one object per prompt (given in ``frames[prompt_position]``),
-        followed through ``frames`` (an empty mask where it is not visible)."""
+    def refine(self, frame: Frame, recon: Reconstruction, box: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """(H, W) bool mask of the one object in pixel ``box`` of ``frame`` that covers the (K, 2) ``seeds``
+        (``recon`` holds the frame's depth and pose): how tracking re-segments an object in a further frame."""
+
+    def track(self, frames: list[Frame], prompt_position: int, masks: list[np.ndarray]) -> list[np.ndarray]:
+        """Per frame an (N, H, W) bool stack: the N ``masks`` of ``frames[prompt_position]`` followed through
+        ``frames`` by re-projecting their 3D points (``tracking``); an empty mask where an object is not visible."""
+        try:
+            recon = self.reconstruct(frames)
+        except MissingInputError as error:
+            raise MissingInputError(f"the {self.name} backend follows objects between frames with depth and camera "
+                                    f"poses: {error}") from None
+        return follow_objects(frames, recon, prompt_position, masks, self.refine)
 
 
 def _load(registry: dict[str, str], kind: str, name: str) -> type:

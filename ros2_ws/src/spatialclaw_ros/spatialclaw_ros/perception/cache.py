@@ -7,6 +7,7 @@ a key can never serve a stale result; the cache is bounded in bytes and evicts l
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable, TypeVar
@@ -34,10 +35,11 @@ def frame_content_key(frame: Frame) -> str:
 
 
 def nbytes(value: Any) -> int:
-    """Memory held by a cached value: anything with ``.nbytes`` (arrays, views, reconstructions), or a list of them."""
+    """Memory held by a cached value: ``.nbytes`` of arrays, views and reconstructions, the sum over a list of
+    them, and the object's own size for anything else (e.g. a count)."""
     if isinstance(value, (list, tuple)):
         return sum(nbytes(v) for v in value)
-    return int(value.nbytes)
+    return int(value.nbytes) if hasattr(value, "nbytes") else sys.getsizeof(value)
 
 
 class PerceptionCache:

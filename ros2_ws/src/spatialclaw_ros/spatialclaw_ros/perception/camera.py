@@ -76,3 +76,15 @@ def depth_edges(depth: np.ndarray, ratio: float = DEPTH_EDGE_RATIO) -> np.ndarra
                 edges[:, :-1] |= a_behind
                 edges[:, 1:] |= b_behind
     return edges
+
+
+def clip_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+    """Pixel box [x1, y1, x2, y2] (x2, y2 exclusive) rounded outwards and clipped to a width x height image;
+    ValueError if it is empty or lies outside the image."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 > x1 and y2 > y1):
+        raise ValueError(f"box must be [x1, y1, x2, y2] pixels with x2 > x1 and y2 > y1, got {list(box)}")
+    clipped = (max(0, int(np.floor(x1))), max(0, int(np.floor(y1))), min(width, int(np.ceil(x2))), min(height, int(np.ceil(y2))))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise ValueError(f"box {list(box)} lies outside the {width}x{height} image")
+    return clipped

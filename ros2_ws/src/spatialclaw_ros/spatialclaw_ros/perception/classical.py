@@ -9,9 +9,8 @@ groups whose extent fills the box are the object, small other groups are removed
 GrabCut as background and colour decides. Point prompts: the same with the points as seeds
 (foreground points keep their surface and group, background points reject theirs and start GrabCut
 with the pixels nearer to them than to any foreground point as background) in a box around the
-foreground points' surfaces. Text prompts: ``vlm.locate`` gives one point. Video: the mask's 3D
-points are re-projected into the neighbouring frame (occlusion-checked against its depth) to give a
-box and seeds there, frame by frame, forwards and backwards from the prompt frame.
+foreground points' surfaces. Text prompts: ``vlm.locate`` gives one point. Video: ``tracking`` gives
+a box and seeds in each further frame, and the box prompt's method with those seeds segments it.
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ from scipy.spatial import cKDTree
 
 from ..frames import Frame
 from .backends import BoxPrompt, MissingInputError, PointPrompt, Prompt, Segment, SegmentationBackend
-from .camera import depth_edges, project
+from .camera import clip_box, depth_edges
 from .reconstruction import Reconstruction, ViewGeometry
-from .segmentation import DEFAULT_CONF_THRESHOLD, masked_points
 
 #: A support surface is this thick (m): it absorbs depth noise and the bottom of what stands on it.
 SUPPORT_TOLERANCE_M = 0.03
@@ -60,18 +58,6 @@ SEED_RADIUS_PX = 3
 #: Without a box, support around a point prompt is what continues beyond this fraction of the image
 #: around the points (and, without depth, this window is the box).
 POINT_WINDOW = 0.5
-#: Tracking: a re-projected point is visible when it lies at most this far behind the frame's depth (m, + 5 %).
-VISIBILITY_TOLERANCE_M = 0.05
-#: Tracking: fewer visible re-projected points than this means the object is out of view or occluded.
-MIN_VISIBLE_POINTS = 15
-#: Tracking: a re-projected point seeds the object when the observed depth agrees within this fraction.
-SEED_TOLERANCE = 0.02
-MAX_TRACK_POINTS = 20000
-#: Tracking: while the mask reaches a side of its box, that side moves out by BOX_GROWTH of the box size
-#: (at most BOX_GROWTH_STEPS segmentations per frame).
-BOX_GROWTH = 0.3
-BOX_GROWTH_STEPS = 3
-MAX_TRACK_SEEDS = 12
 
 
 def _disk(mask: np.ndarray, points: np.ndarray, value: int) -> None:
@@ -113,20 +99,10 @@ def support_mask(heights: np.ndarray, surface: np.ndarray, ring: np.ndarray, lev
     return support
 
 
-def _clip_box(box, width: int, height: int) -> tuple[int, int, int, int]:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if not (x2 > x1 and y2 > y1):
-        raise ValueError(f"box must be [x1, y1, x2, y2] pixels with x2 > x1 and y2 > y1, got {list(box)}")
-    clipped = (max(0, int(np.floor(x1))), max(0, int(np.floor(y1))), min(width, int(np.ceil(x2))), min(height, int(np.ceil(y2))))
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        raise ValueError(f"box {list(box)} lies outside the {width}x{height} image")
-    return clipped
-
-
 def _window(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
     """A box reaching POINT_WINDOW of the image size beyond the points on each side."""
     reach = np.array([POINT_WINDOW * width, POINT_WINDOW * height]) / 2
-    return _clip_box((*(points.min(axis=0) - reach), *(points.max(axis=0) + reach + 1)), width, height)
+    return clip_box((*(points.min(axis=0) - reach), *(points.max(axis=0) + reach + 1)), width, height)
 
 
 def _surface_box(fg: np.ndarray, view: ViewGeometry | None, gravity: np.ndarray, width: int,
@@ -142,7 +118,7 @@ def _surface_box(fg: np.ndarray, view: ViewGeometry | None, gravity: np.ndarray,
     if not seeded.any():
         return window
     rows, cols = np.nonzero(np.isin(labels, seeded[seeded > 0]))
-    return _clip_box((cols.min() - SEED_RADIUS_PX, rows.min() - SEED_RADIUS_PX, cols.max() + 1 + SEED_RADIUS_PX,
+    return clip_box((cols.min() - SEED_RADIUS_PX, rows.min() - SEED_RADIUS_PX, cols.max() + 1 + SEED_RADIUS_PX,
                       rows.max() + 1 + SEED_RADIUS_PX), width, height)
 
 
@@ -156,7 +132,7 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
     height, width = rgb.shape[:2]
     fg = np.asarray(fg, dtype=float).reshape(-1, 2)
     bg = np.asarray(bg, dtype=float).reshape(-1, 2)
-    x1, y1, x2, y2 = _clip_box(box, width, height) if box is not None else _surface_box(fg, view, gravity, width, height)
+    x1, y1, x2, y2 = clip_box(box, width, height) if box is not None else _surface_box(fg, view, gravity, width, height)
     margin = max(CROP_MIN_PX, int(CROP_MARGIN * max(x2 - x1, y2 - y1)))
     cx1, cy1, cx2, cy2 = max(0, x1 - margin), max(0, y1 - margin), min(width, x2 + margin), min(height, y2 + margin)
     offset = np.array([cx1, cy1], dtype=float)
@@ -326,7 +302,7 @@ class ClassicalSegmenter(SegmentationBackend):
 
     def _segment(self, frame: Frame, prompt: Prompt, view: ViewGeometry | None, gravity: np.ndarray) -> list[Segment]:
         if isinstance(prompt, BoxPrompt):
-            return [Segment(segment_frame(frame.rgb, prompt.box, [], [], view, gravity), 1.0)]
+            return [Segment(segment_frame(frame.rgb, prompt.box, prompt.points, [], view, gravity), 1.0)]
         if isinstance(prompt, PointPrompt):
             points = np.asarray(prompt.points, dtype=float).reshape(-1, 2)
             labels = np.asarray(prompt.labels, dtype=int).reshape(-1)
@@ -363,80 +339,5 @@ class ClassicalSegmenter(SegmentationBackend):
             raise RuntimeError(f"could not read a count of {name!r} from the VLM's answer: {answer[:200]!r}")
         return int(numbers[-1])
 
-    def segment_video(self, frames: list[Frame], prompt_position: int, prompts: list[Prompt]) -> list[np.ndarray]:
-        try:
-            recon = self.reconstruct(frames)
-        except MissingInputError as error:
-            raise MissingInputError(f"the classical backend follows objects between frames with depth and camera "
-                                    f"poses: {error}") from None
-        prompt_frame = frames[prompt_position]
-        view = recon.views[prompt_frame.index]
-        masks = [np.zeros((len(prompts), f.height, f.width), dtype=bool) for f in frames]
-        for n, prompt in enumerate(prompts):
-            found = self._segment(prompt_frame, prompt, view, recon.gravity_direction)
-            if not found or not found[0].mask.any():
-                raise ValueError(f"prompt {n} ({prompt}) found nothing in frame {prompt_frame.index}; give the prompt "
-                                 f"in a frame where the object is visible (prompt_frame_idx)")
-            masks[prompt_position][n] = found[0].mask
-            for step in (1, -1):
-                known = _masked_points(view, found[0].mask)
-                position = prompt_position + step
-                while 0 <= position < len(frames) and len(known):
-                    mask = self._follow(frames[position], recon, known)
-                    masks[position][n] = mask
-                    if mask.any():
-                        known = np.concatenate([known, _masked_points(recon.views[frames[position].index], mask)])
-                        known = known[:: max(1, len(known) // MAX_TRACK_POINTS)]
-                    position += step
-        return masks
-
-    def _follow(self, frame: Frame, recon: Reconstruction, known: np.ndarray) -> np.ndarray:
-        """The object's mask in ``frame`` from its known world points, or an empty mask if they are not visible.
-
-        Seeds: re-projected points that lie on the observed surface, above the object's bottom (which
-        touches its support). Box: around the re-projected points that the frame's depth does not hide,
-        grown while the mask reaches its sides (parts of the object not seen in earlier frames).
-        """
-        view = recon.views[frame.index]
-        heights = -(known @ recon.gravity_direction)
-        uv, z = project(known, view.K, view.T_world_camera, frame.distortion)
-        pixel = np.round(uv).astype(int)
-        inside = (z > 0) & (pixel[:, 0] >= 0) & (pixel[:, 1] >= 0) & (pixel[:, 0] < frame.width) & (pixel[:, 1] < frame.height)
-        observed = np.full(z.shape, np.nan)
-        observed[inside] = view.depth[pixel[inside, 1], pixel[inside, 0]]
-        with np.errstate(invalid="ignore"):
-            visible = inside & (z <= observed + VISIBILITY_TOLERANCE_M + 0.05 * z)  # NaN depth: not visible
-            on_surface = visible & (np.abs(z - observed) <= SEED_TOLERANCE * z)
-        if visible.sum() < MIN_VISIBLE_POINTS:
-            return np.zeros((frame.height, frame.width), dtype=bool)
-        low, high = uv[visible].min(axis=0), uv[visible].max(axis=0)
-        pad = 0.05 * (high - low) + 3
-        box = np.array([*(low - pad), *(high + pad + 1)])
-        seeds = uv[on_surface & (heights >= heights.min() + 2 * SUPPORT_TOLERANCE_M)]
-        seeds = seeds[np.linspace(0, len(seeds) - 1, min(MAX_TRACK_SEEDS, len(seeds))).astype(int)]
-        for _ in range(BOX_GROWTH_STEPS):
-            mask = segment_frame(frame.rgb, box, seeds, np.zeros((0, 2)), view, recon.gravity_direction)
-            grown = _grow_box(box, mask, frame.width, frame.height)
-            if grown is None:
-                break
-            box = grown
-        return mask
-
-
-def _grow_box(box: np.ndarray, mask: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    """``box`` pushed out by BOX_GROWTH of its size on each side the mask reaches (and the image continues
-    beyond), or None when the mask lies well inside: in a new view an object may show parts not seen before."""
-    x1, y1, x2, y2 = _clip_box(box, width, height)
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    reach = np.array([cols.min() <= x1 and x1 > 0, rows.min() <= y1 and y1 > 0,
-                      cols.max() >= x2 - 1 and x2 < width, rows.max() >= y2 - 1 and y2 < height])
-    if not reach.any():
-        return None
-    step = BOX_GROWTH * np.array([x2 - x1, y2 - y1, x2 - x1, y2 - y1])
-    return np.array([x1, y1, x2, y2], dtype=float) + np.where(reach, step, 0.0) * [-1, -1, 1, 1]
-
-
-def _masked_points(view: ViewGeometry, mask: np.ndarray) -> np.ndarray:
-    return masked_points(view.points, view.confidence, mask, DEFAULT_CONF_THRESHOLD)
+    def refine(self, frame: Frame, recon: Reconstruction, box: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        return segment_frame(frame.rgb, box, seeds, [], recon.views[frame.index], recon.gravity_direction)

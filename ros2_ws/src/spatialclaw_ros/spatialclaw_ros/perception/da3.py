@@ -23,20 +23,10 @@ MODEL_FRAME = "da3"
 
 
 def load_depth_anything_3():
-    """The ``DepthAnything3`` class, imported on a CPU-only torch.
+    """The ``DepthAnything3`` class, imported on a CPU-only torch too (see ``torch_compat``)."""
+    from .torch_compat import register_torchvision_ops
 
-    depth_anything_3 imports ``torchvision.transforms``; the PyPI torchvision is a CUDA build whose
-    import fails on CPU torch while registering fake kernels for ``nms``/``qnms``, ops its C++ library
-    would have defined. Defining those two schemas first lets the pure-Python transforms import;
-    torchvision's C++ ops stay unavailable (DA3 does not use them).
-    """
-    import torch
-
-    if not hasattr(torch.ops.torchvision, "nms"):
-        library = torch.library.Library("torchvision", "DEF")
-        for op in ("nms", "qnms"):
-            library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        load_depth_anything_3.library = library  # a Library unregisters its ops when garbage-collected
+    register_torchvision_ops()
     from depth_anything_3.api import DepthAnything3
 
     return DepthAnything3

@@ -1,26 +1,34 @@
-"""The "perception.reconstruct" host service: model reconstruction runs in the parent, the kernel gets arrays.
+"""Host services for model perception: the models run in the parent, the kernel sends requests and gets arrays.
 
-The sandboxed kernel cannot read model files or reach a GPU, so a model backend (e.g. ``DA3Backend``)
-lives in the parent process behind ``reconstruction_handler``; inside the kernel
-``HostReconstructionBackend`` asks for frames by absolute index and rebuilds the ``Reconstruction``.
-Request payload ``{"frame_indices": [...]}``; reply payload ``Reconstruction.to_arrays`` metadata plus
-``alignment_residual_m``, reply arrays ``{depth,points,confidence,K,T_world_camera}_<frame index>``.
+The sandboxed kernel cannot read model files or reach a GPU, so model backends live in the parent
+process behind host handlers, and inside the kernel thin backends ask for their results:
+- "perception.reconstruct" (``da3``): payload ``{"frame_indices": [...]}``; reply payload
+  ``Reconstruction.to_arrays`` metadata plus ``alignment_residual_m``, reply arrays
+  ``{depth,points,confidence,K,T_world_camera}_<frame index>``. Kernel side: ``HostReconstructionBackend``.
+- "perception.segment" (``sam3``): payload ``{"prompt": prompt_payload(...)}``, array ``image``
+  (H, W, 3) uint8; reply payload ``{"scores": [...]}``, array ``masks`` (K, H, W) bool. Kernel side:
+  ``HostSegmenter``.
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from ..config import PerceptionConfig
 from ..frames import Frame, FrameSet
 from ..kernel.host import HostClient, HostError, HostHandler, HostReply, HostRequest
 from .alignment import AlignmentError
-from .backends import MissingInputError, ReconstructionBackend
+from .backends import (BoxPrompt, MissingInputError, Prompt, ReconstructionBackend, Reconstructor, Segment,
+                       SegmentationBackend, TextPrompt, prompt_from_payload, prompt_payload)
 from .reconstruction import Reconstruction
 
 SERVICE = "perception.reconstruct"
-#: Reconstruction backends that run in the parent behind SERVICE (the kernel uses HostReconstructionBackend).
+SEGMENT_SERVICE = "perception.segment"
+#: Backends that run in the parent behind these services (the kernel uses the Host* backends below).
 HOST_RECONSTRUCTION_BACKENDS = ("da3",)
+HOST_SEGMENTATION_BACKENDS = ("sam3",)
 
 
 @functools.lru_cache(maxsize=2)
@@ -31,13 +39,26 @@ def _da3_backend(model_dir: str, process_res: int, device: str, world_frame: str
     return DA3Backend(model_dir=model_dir or None, process_res=process_res, device=device, world_frame=world_frame)
 
 
+@functools.lru_cache(maxsize=1)
+def _sam3_model(checkpoint: str, bpe_path: str, device: str, cache_mb: int):
+    """A loaded SAM 3, kept for the process (its encoder caches with it)."""
+    from .sam3 import SAM3Model  # torch is imported only when this backend is chosen
+
+    return SAM3Model.load(checkpoint, bpe_path, device, cache_mb)
+
+
 def host_handlers(config: PerceptionConfig, frames: FrameSet) -> dict[str, HostHandler]:
-    """The host services the configured perception backends need for one question (none for "sensor")."""
-    if config.reconstruction not in HOST_RECONSTRUCTION_BACKENDS:
-        return {}
-    da3 = config.da3
-    return {SERVICE: reconstruction_handler(frames, _da3_backend(da3.model_dir, da3.process_res, da3.device,
-                                                                 frames.world_frame))}
+    """The host services the configured perception backends need for one question (none for sensor + classical)."""
+    handlers = {}
+    if config.reconstruction in HOST_RECONSTRUCTION_BACKENDS:
+        da3 = config.da3
+        handlers[SERVICE] = reconstruction_handler(
+            frames, _da3_backend(da3.model_dir, da3.process_res, da3.device, frames.world_frame))
+    if config.segmentation in HOST_SEGMENTATION_BACKENDS:
+        sam3 = config.sam3
+        handlers[SEGMENT_SERVICE] = segmentation_handler(
+            _sam3_model(sam3.checkpoint, sam3.bpe_path, sam3.device, sam3.cache_mb))
+    return handlers
 
 
 def reconstruction_handler(frames: FrameSet, backend: ReconstructionBackend) -> HostHandler:
@@ -75,6 +96,24 @@ def reconstruction_from_reply(reply: HostReply) -> Reconstruction:
     return recon
 
 
+def segmentation_handler(model) -> HostHandler:
+    """Host handler that segments the request's ``image`` with ``model.segment`` (a ``SAM3Model``)."""
+
+    def handle(request: HostRequest) -> HostReply:
+        image = request.arrays.get("image")
+        if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            got = "none" if image is None else f"{image.dtype} {image.shape}"
+            raise HostError(f'{SEGMENT_SERVICE}: needs an "image" array, (H, W, 3) uint8 RGB; got {got}')
+        try:
+            found = model.segment(image, prompt_from_payload(request.payload.get("prompt")))
+        except ValueError as error:
+            raise HostError(f"{SEGMENT_SERVICE} (sam3): {error}") from error
+        masks = np.stack([s.mask for s in found]) if found else np.zeros((0, *image.shape[:2]), dtype=bool)
+        return HostReply({"scores": [s.score for s in found]}, {"masks": masks.astype(bool)})
+
+    return handle
+
+
 class HostReconstructionBackend(ReconstructionBackend):
     """Kernel-side backend for model reconstruction: asks the parent's "perception.reconstruct" service."""
 
@@ -82,10 +121,37 @@ class HostReconstructionBackend(ReconstructionBackend):
     per_frame = False
 
     def __init__(self, *, host: HostClient | None, world_frame: str) -> None:
-        if host is None:
-            raise ValueError("a model reconstruction backend runs in the parent process and needs a host connection; "
-                             "none is available here")
-        super().__init__(host=host, world_frame=world_frame)
+        super().__init__(host=_connected(host, "reconstruction"), world_frame=world_frame)
 
     def reconstruct(self, frames: list[Frame]) -> Reconstruction:
         return reconstruction_from_reply(self.host.call(SERVICE, {"frame_indices": [f.index for f in frames]}))
+
+
+class HostSegmenter(SegmentationBackend):
+    """Kernel-side ``sam3`` backend: each segmentation is a "perception.segment" call; tracking runs here."""
+
+    name = "sam3"
+    summary = ("sam3 (SAM 3): a text prompt segments every instance scoring at least its threshold; a box or points "
+               "(background points honoured) segment one object; video masks follow each object by re-projecting "
+               "its 3D points into each frame and re-segmenting it there (needs depth and camera poses)")
+
+    def __init__(self, *, host: HostClient | None, reconstruct: Reconstructor) -> None:
+        super().__init__(host=_connected(host, "segmentation"), reconstruct=reconstruct)
+
+    def segment_image(self, frame: Frame, prompt: Prompt) -> list[Segment]:
+        reply = self.host.call(SEGMENT_SERVICE, {"prompt": prompt_payload(prompt)}, {"image": frame.rgb})
+        return [Segment(mask, float(score)) for mask, score in zip(reply.arrays["masks"], reply.payload["scores"])]
+
+    def count(self, frame: Frame, name: str) -> int:
+        return len(self.segment_image(frame, TextPrompt(name)))
+
+    def refine(self, frame: Frame, recon: Reconstruction, box: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        prompt = BoxPrompt(tuple(float(v) for v in box), tuple((float(x), float(y)) for x, y in seeds))
+        return self.segment_image(frame, prompt)[0].mask
+
+
+def _connected(host: HostClient | None, kind: str) -> HostClient:
+    if host is None:
+        raise ValueError(f"a model {kind} backend runs in the parent process and needs a host connection; "
+                         "none is available here")
+    return host

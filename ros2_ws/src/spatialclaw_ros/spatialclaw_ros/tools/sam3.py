@@ -49,10 +49,16 @@ def _is_nested(value, depth: int) -> bool:
     return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
 
 
+def _instance_labels(name: str, count: int) -> list[str]:
+    """``[name]`` for one instance, ``name_0, name_1, ...`` for several."""
+    return [name] if count == 1 else [f"{name}_{n}" for n in range(count)]
+
+
 def _labels(labels, default: list[str], count: int) -> list[str]:
     names = [labels] if isinstance(labels, str) else list(labels) if labels is not None else default
     if len(names) != count:
-        raise ValueError(f"{len(names)} labels for {count} objects: give one label per prompt")
+        raise ValueError(f"{len(names)} labels for {count} prompts: give one label per prompt (several instances of "
+                         f"one text prompt are labelled label_0, label_1, ...)")
     return [str(n) for n in names]
 
 
@@ -87,20 +93,18 @@ class SAM3:
         """Instances of ``prompt`` (a noun phrase) scoring >= confidence_threshold, labelled label_0, label_1... if several.
         The classical backend finds only the one instance vlm.locate points at: prompt others by box or points."""
         frame = self._frame(image)
-        found = [s for s in self._segment(frame, TextPrompt(prompt, confidence_threshold)) if s.score >= confidence_threshold]
-        name = label or prompt
-        labels = [name] if len(found) == 1 else [f"{name}_{n}" for n in range(len(found))]
-        return self._image_result(frame, found, labels)
+        found = self._instances(frame, TextPrompt(prompt, confidence_threshold))
+        return self._image_result(frame, found, _instance_labels(label or prompt, len(found)))
 
     def segment_image_by_points(self, image, points, point_labels, label: str | None = None) -> PerFrameMask:
         """One object from pixel points [[x, y], ...]; point_labels 1 = on the object, 0 = not on it (honoured)."""
         frame = self._frame(image)
-        return self._image_result(frame, self._segment(frame, _points(points, point_labels)), [label or "object"])
+        return self._image_result(frame, self._instances(frame, _points(points, point_labels)), [label or "object"])
 
     def segment_image_by_box(self, image, box, label: str | None = None) -> PerFrameMask:
         """One object inside the pixel box [x1, y1, x2, y2]."""
         frame = self._frame(image)
-        return self._image_result(frame, self._segment(frame, _box(box)), [label or "object"])
+        return self._image_result(frame, self._instances(frame, _box(box)), [label or "object"])
 
     def is_object_exist(self, images, name: str) -> dict:
         """Whether ``name`` is visible: {"exists": bool, "counts": [instances per image], "frame_indices", "summary"}."""
@@ -117,13 +121,10 @@ class SAM3:
 
     def segment_video_by_text(self, prompts, labels=None, prompt_frame_idx: int = 0, frame_indices=None,
                               start_frame: int | None = None, end_frame: int | None = None) -> PerFrameMask:
-        """One object per text prompt (str or list), found in frame prompt_frame_idx and followed through the frames
-        (frame_indices, default all, limited to start_frame..end_frame inclusive; all absolute indices)."""
+        """Every instance of each text prompt (str or list) in frame prompt_frame_idx, labelled as segment_image_by_text
+        does (labels: one name per prompt), followed through the frames (frame_indices, default all, limited to
+        start_frame..end_frame inclusive; all absolute indices)."""
         texts = [prompts] if isinstance(prompts, str) else [str(p) for p in prompts]
-        if labels is not None and not isinstance(labels, str) and len(labels) > len(texts):
-            raise ValueError(f"{len(labels)} labels for {len(texts)} text prompts: the {self.backend} backend segments "
-                             f"one instance per text prompt ({self.capabilities}); prompt each instance with a box or "
-                             f"points, e.g. segment_video_by_box([box_1, box_2], labels=[...])")
         return self._video([TextPrompt(t) for t in texts], _labels(labels, texts, len(texts)), prompt_frame_idx,
                            frame_indices, start_frame, end_frame)
 
@@ -156,16 +157,20 @@ class SAM3:
             return resolve_frames(self._context, image)[0]
         return Frame(index=UNINDEXED, rgb=to_rgb_array(image))
 
-    def _segment(self, frame: Frame, prompt: Prompt) -> list[Segment]:
+    def _instances(self, frame: Frame, prompt: Prompt) -> list[Segment]:
+        """What ``prompt`` selects in ``frame`` (cached); for a text prompt the instances scoring above its threshold."""
         key = ("segment", *self._key, frame.index, frame_content_key(frame), prompt)
-        return self._cache.get_or_compute(key, lambda: self._segmenter.segment_image(frame, prompt))
+        found = self._cache.get_or_compute(key, lambda: self._segmenter.segment_image(frame, prompt))
+        if isinstance(prompt, TextPrompt):
+            return [s for s in found if s.score >= prompt.confidence_threshold]
+        return found
 
     def _image_result(self, frame: Frame, found: list[Segment], labels: list[str]) -> PerFrameMask:
         masks = np.stack([s.mask for s in found]) if found else np.zeros((0, frame.height, frame.width), dtype=bool)
         return PerFrameMask([masks], labels, [frame.index], images=[frame.rgb], scores=[s.score for s in found],
                             source=self.backend)
 
-    def _video(self, prompts: list[Prompt], labels: list[str], prompt_frame_idx: int, frame_indices,
+    def _video(self, prompts: list[Prompt], names: list[str], prompt_frame_idx: int, frame_indices,
                start_frame: int | None, end_frame: int | None) -> PerFrameMask:
         indices = [f.index for f in self._context.frames.frames] if frame_indices is None else frame_indices
         frames = sorted(resolve_frames(self._context, indices), key=lambda f: f.index)
@@ -177,6 +182,14 @@ class SAM3:
             raise ValueError(f"prompt_frame_idx {prompt_frame_idx} is not among the selected frames {selected} "
                              f"(absolute indices; check frame_indices, start_frame and end_frame)")
         position = selected.index(int(prompt_frame_idx))
-        key = ("video", *self._key, tuple((f.index, frame_content_key(f)) for f in frames), position, tuple(prompts))
-        masks = self._cache.get_or_compute(key, lambda: self._segmenter.segment_video(frames, position, prompts))
+        first, labels = [], []
+        for n, (prompt, name) in enumerate(zip(prompts, names)):
+            found = [s for s in self._instances(frames[position], prompt) if s.mask.any()]
+            if not found:
+                raise ValueError(f"prompt {n} ({prompt}) found nothing in frame {prompt_frame_idx}; give the prompt "
+                                 f"in a frame where the object is visible (prompt_frame_idx)")
+            first += [s.mask for s in found]
+            labels += _instance_labels(name, len(found))
+        key = ("track", *self._key, tuple((f.index, frame_content_key(f)) for f in frames), position, tuple(prompts))
+        masks = self._cache.get_or_compute(key, lambda: self._segmenter.track(frames, position, first))
         return PerFrameMask(masks, labels, selected, images=[f.rgb for f in frames], source=self.backend)
