@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from spatialclaw_ros.config import Config, KernelConfig
-from spatialclaw_ros.doctor import check_gpu, check_kernel, check_packages, sandbox_checks
+from spatialclaw_ros.config import Config, KernelConfig, PerceptionConfig, SAM3Config
+from spatialclaw_ros.doctor import check_gpu, check_kernel, check_packages, check_perception, sandbox_checks
 
 
 def test_sandbox_lines_for_a_kernel_without_os_layer():
@@ -34,3 +34,20 @@ def test_optional_parts_are_never_required():
     packages = check_packages()
     assert [check.name for check in packages][-1] == "ROS 2"
     assert not any(check.required for check in packages)
+
+
+def test_perception_line_names_the_missing_model_files(tmp_path):
+    assert check_perception(Config()).line() == (
+        "ok      perception: reconstruction sensor, segmentation classical: no model files needed")
+    checkpoint = tmp_path / "sam3.pt"
+    checkpoint.write_bytes(b"x")
+    sam3 = PerceptionConfig(segmentation="sam3", sam3=SAM3Config(checkpoint=str(checkpoint), bpe_path=""))
+    check = check_perception(dataclasses.replace(Config(), perception=sam3))
+    assert not check.ok and not check.required
+    assert check.detail == ("reconstruction sensor, segmentation sam3: perception.sam3.bpe_path '' not found "
+                            "(see models/README.md)")
+    both = dataclasses.replace(sam3, reconstruction="da3", sam3=SAM3Config(checkpoint=str(checkpoint),
+                                                                         bpe_path=str(checkpoint)))
+    assert "perception.da3.model_dir '' not found" in check_perception(dataclasses.replace(Config(), perception=both)).detail
+    both.da3.model_dir = str(tmp_path)
+    assert check_perception(dataclasses.replace(Config(), perception=both)).detail.endswith(": model files found")

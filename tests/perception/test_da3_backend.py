@@ -14,8 +14,11 @@ import pytest
 pytest.importorskip("depth_anything_3")
 import torch  # noqa: E402
 
+from spatialclaw_ros.config import KernelConfig  # noqa: E402
 from spatialclaw_ros.frames import FrameSet  # noqa: E402
 from spatialclaw_ros.kernel.host import HostError, HostRequest  # noqa: E402
+from spatialclaw_ros.kernel.pool import KernelPool  # noqa: E402
+from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
 from spatialclaw_ros.perception.alignment import align_poses  # noqa: E402
 from spatialclaw_ros.perception.camera import backproject  # noqa: E402
 from spatialclaw_ros.perception.da3 import (DA3Backend, camera_to_world, resize_map, scale_intrinsics,  # noqa: E402
@@ -125,3 +128,29 @@ def test_host_service_round_trip(backend, frames):
         handler(HostRequest(SERVICE, {"frame_indices": [0, 7]}))
     with pytest.raises(HostError, match="cannot be fixed"):
         handler(HostRequest(SERVICE, {"frame_indices": [1]}))
+
+
+def test_kernel_cell_reconstructs_and_segments_through_the_host_service(backend, frames):
+    """A cell in a real sandboxed kernel: tools.Reconstruct and a single-frame box prompt on the da3 backend."""
+    question = FrameSet(frames=frames, extra={"perception": {"reconstruction": "da3", "segmentation": "classical"}})
+    handler = reconstruction_handler(question, backend)
+    asked: list[list[int]] = []
+
+    def recording(request: HostRequest):
+        asked.append(request.payload["frame_indices"])
+        return handler(request)
+
+    code = ("recon = tools.Reconstruct.Reconstruct(InputImages)\n"
+            "print(recon)\n"
+            "print(recon.alignment_residual_m, float(recon.depth[1][60, 80]), recon.points[0].shape)\n"
+            "m = tools.SAM3.segment_image_by_box(InputImages[1], [40, 30, 120, 90])\n"
+            "print(m.masks.shape, len(m.get_masked_points(recon, 1)) > 0)\n")
+    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(question, {SERVICE: recording}) as session:
+        result = session.execute(code, timeout_s=300)
+    assert result.status == CellStatus.OK, result.error
+    direct = backend.reconstruct(frames)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Reconstruction(2 frames [0, 1], source=da3, world_frame=world, metric_scale=1.0)"
+    assert lines[1] == f"{direct.alignment_residual_m} {float(direct.depth[1][60, 80])} (120, 160, 3)"
+    assert lines[2] == "(1, 1, 120, 160) True"
+    assert asked == [[0, 1]]  # the single-frame prompt is served from the reconstruction of the whole set

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -126,6 +127,22 @@ def check_backends() -> list[Check]:
     return checks
 
 
+def check_perception(config: Config) -> Check:
+    """Whether the configured perception backends have the local model files they load."""
+    perception = config.perception
+    chosen = f"reconstruction {perception.reconstruction}, segmentation {perception.segmentation}"
+    needed = []
+    if perception.reconstruction == "da3":
+        needed.append(("perception.da3.model_dir", perception.da3.model_dir, Path.is_dir))
+    if perception.segmentation == "sam3":
+        needed += [("perception.sam3.checkpoint", perception.sam3.checkpoint, Path.is_file),
+                   ("perception.sam3.bpe_path", perception.sam3.bpe_path, Path.is_file)]
+    missing = [f"{key} {value!r} not found" for key, value, exists in needed if not (value and exists(Path(value)))]
+    if missing:
+        return Check("perception", False, f"{chosen}: {'; '.join(missing)} (see models/README.md)")
+    return Check("perception", True, chosen + (": model files found" if needed else ": no model files needed"))
+
+
 def check_packages() -> list[Check]:
     """Which model packages and ROS 2 (rclpy) are importable (found without importing them)."""
     checks = []
@@ -139,4 +156,5 @@ def check_packages() -> list[Check]:
 
 def run_checks(config: Config) -> list[Check]:
     """Every check, in report order."""
-    return [check_endpoint(config), *check_kernel(config), check_gpu(), *check_backends(), *check_packages()]
+    return [check_endpoint(config), *check_kernel(config), check_gpu(), check_perception(config), *check_backends(),
+            *check_packages()]

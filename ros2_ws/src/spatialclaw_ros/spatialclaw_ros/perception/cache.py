@@ -95,16 +95,24 @@ class CachedReconstructor:
 
     A per-frame backend is cached per (backend, frame index, content key) and only missing frames
     are computed; a multi-view backend is cached per (backend, every frame's index and content key).
+    With ``together``, a multi-view backend reconstructs those frames as one set and serves any of
+    them from it: segmentation asks for single frames, which alone cannot be aligned to TF.
     """
 
-    def __init__(self, backend: ReconstructionBackend, cache: PerceptionCache = SHARED_CACHE) -> None:
+    def __init__(self, backend: ReconstructionBackend, cache: PerceptionCache = SHARED_CACHE, *,
+                 together: list[Frame] | None = None) -> None:
         self.backend = backend
         self.cache = cache
+        self.together = together
 
     def __call__(self, frames: list[Frame]) -> Reconstruction:
-        keys = [(self.backend.name, f.index, frame_content_key(f)) for f in frames]
         if not self.backend.per_frame:
-            return self.cache.get_or_compute(tuple(keys), lambda: self.backend.reconstruct(frames))
+            wanted = [f.index for f in frames]
+            whole = self.together if self.together and set(wanted) <= {f.index for f in self.together} else frames
+            keys = tuple((self.backend.name, f.index, frame_content_key(f)) for f in whole)
+            recon = self.cache.get_or_compute(keys, lambda: self.backend.reconstruct(whole))
+            return recon if whole is frames else recon.subset(wanted)
+        keys = [(self.backend.name, f.index, frame_content_key(f)) for f in frames]
         views: dict[int, ViewGeometry] = {}
         missing = []
         for frame, key in zip(frames, keys):

@@ -126,6 +126,9 @@ class Reconstruction:
     ``metric_scale`` is 1.0 (already metric); ``gravity_direction`` is a world unit vector (down).
     """
 
+    #: RMS camera-centre error (m) of a model reconstruction's alignment onto TF; None where nothing was aligned.
+    alignment_residual_m: float | None = None
+
     def __init__(self, views: list[ViewGeometry], *, world_frame: str, source: str,
                  metric_scale: float = 1.0, gravity_direction=(0.0, 0.0, -1.0)) -> None:
         if not views:
@@ -149,6 +152,14 @@ class Reconstruction:
     def frame_indices(self) -> list[int]:
         """Absolute indices of the reconstructed frames, in order."""
         return list(self.views)
+
+    def subset(self, frame_indices: list[int]) -> Reconstruction:
+        """The views of ``frame_indices`` (absolute, in that order) as a reconstruction in the same frame."""
+        part = Reconstruction([self.views[fi] for fi in frame_indices], world_frame=self.world_frame,
+                              source=self.source, metric_scale=self.metric_scale,
+                              gravity_direction=self.gravity_direction)
+        part.alignment_residual_m = self.alignment_residual_m
+        return part
 
     @property
     def num_frames(self) -> int:

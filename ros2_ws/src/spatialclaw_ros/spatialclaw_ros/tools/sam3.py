@@ -13,7 +13,7 @@ from ..perception.backends import (DEFAULT_RECONSTRUCTION_BACKEND, DEFAULT_SEGME
                                    make_segmentation_backend)
 from ..perception.cache import SHARED_CACHE, CachedReconstructor, PerceptionCache, frame_content_key
 from ..perception.segmentation import PerFrameMask
-from .reconstruct import configured_backend, resolve_frames
+from .reconstruct import MAX_FRAMES, configured_backend, resolve_frames
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
@@ -77,8 +77,10 @@ class SAM3:
         backend = backend or configured_backend(context, "segmentation", DEFAULT_SEGMENTATION_BACKEND)
         reconstruction = reconstruction or configured_backend(context, "reconstruction", DEFAULT_RECONSTRUCTION_BACKEND)
         self._cache = cache
+        together = context.frames.frames if len(context.frames.frames) <= MAX_FRAMES else None
         reconstructor = CachedReconstructor(
-            make_reconstruction_backend(reconstruction, host=context.host, world_frame=context.frames.world_frame), cache)
+            make_reconstruction_backend(reconstruction, host=context.host, world_frame=context.frames.world_frame), cache,
+            together=together)
         self._segmenter = make_segmentation_backend(backend, host=context.host, reconstruct=reconstructor)
         self._key = (backend, reconstruction)
         #: Name of the active segmentation backend.
