@@ -31,7 +31,8 @@ if [ "${1:-}" = --with-models ]; then
   pin=$venv/torch-constraint.txt
   echo "torch==2.13.0" >"$pin"
   "$venv/bin/python" -m pip install -q "torch==2.13.0"
-  "$venv/bin/python" -m pip install -q --no-deps "depth-anything-3==0.1.1" "sam3==0.1.4"
+  # open_clip_torch only for the CLIP vocabulary file SAM 3's tokenizer reads (sam3 does not ship it).
+  "$venv/bin/python" -m pip install -q --no-deps "depth-anything-3==0.1.1" "sam3==0.1.4" "open_clip_torch==3.3.0"
   "$venv/bin/python" -m pip install -q -c "$pin" huggingface_hub safetensors omegaconf addict einops \
     "moviepy==1.0.3" plyfile trimesh imageio pycolmap evo "torchvision==0.28.0" \
     timm ftfy regex iopath pycocotools psutil scikit-image

@@ -41,11 +41,11 @@ def test_perception_line_names_the_missing_model_files(tmp_path):
         "ok      perception: reconstruction sensor, segmentation classical: no model files needed")
     checkpoint = tmp_path / "sam3.pt"
     checkpoint.write_bytes(b"x")
-    sam3 = PerceptionConfig(segmentation="sam3", sam3=SAM3Config(checkpoint=str(checkpoint), bpe_path=""))
+    sam3 = PerceptionConfig(segmentation="sam3", sam3=SAM3Config(checkpoint=str(checkpoint), bpe_path="/no/bpe.gz"))
     check = check_perception(dataclasses.replace(Config(), perception=sam3))
     assert not check.ok and not check.required
-    assert check.detail == ("reconstruction sensor, segmentation sam3: perception.sam3.bpe_path '' not found "
-                            "(see models/README.md)")
+    assert check.detail == ("reconstruction sensor, segmentation sam3: perception.sam3.bpe_path '/no/bpe.gz' not "
+                            "found (see models/README.md)")
     both = dataclasses.replace(sam3, reconstruction="da3", sam3=SAM3Config(checkpoint=str(checkpoint),
                                                                          bpe_path=str(checkpoint)))
     assert "perception.da3.model_dir '' not found" in check_perception(dataclasses.replace(Config(), perception=both)).detail

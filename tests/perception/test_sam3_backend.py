@@ -8,7 +8,6 @@ a real kernel cell that segments, counts and tracks through it.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import os
 from dataclasses import replace
@@ -27,20 +26,20 @@ from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
 from spatialclaw_ros.perception.backends import (BoxPrompt, PointPrompt, TextPrompt, prompt_from_payload,  # noqa: E402
                                                  prompt_payload)
 from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE, segmentation_handler  # noqa: E402
-from spatialclaw_ros.perception.sam3 import (CHECKPOINT_PREFIXES, SAM3Model, build_model,  # noqa: E402
-                                             checkpoint_state, load_checkpoint)
+from spatialclaw_ros.perception.sam3 import (BPE_FILE, CHECKPOINT_PREFIXES, SAM3Model, build_model,  # noqa: E402
+                                             checkpoint_state, default_bpe_path, load_checkpoint)
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
 from spatialclaw_ros.scenes.generator import living_room  # noqa: E402
 from spatialclaw_ros.scenes.render import frame_set, render_scene  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bpe_path(tmp_path_factory):
-    """A tiny BPE vocabulary in the format of SAM 3's bpe_simple_vocab_16e6.txt.gz (a header, then merges)."""
-    path = tmp_path_factory.mktemp("sam3") / "bpe_tiny.txt.gz"
-    with gzip.open(path, "wt") as handle:
-        handle.write("#version: 0.2\nc h\nch a\nt a\nb l\ne</w>\n")
-    return str(path)
+def bpe_path():
+    """The real CLIP vocabulary SAM 3's tokenizer reads, from open_clip_torch (installed by scripts/install.sh)."""
+    path = default_bpe_path()
+    if not path:
+        pytest.skip("open_clip_torch (the tokenizer's vocabulary) is not installed")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +138,14 @@ def test_checkpoint_in_the_official_layout_loads(bpe_path, sam3, tmp_path):
     torch.save({"model": {"backbone.weight": torch.zeros(3)}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="fills only 0 of the model's .* tensors: not a SAM 3 checkpoint"):
         load_checkpoint(fresh, str(tmp_path / "other.pt"))
+
+
+def test_the_tokenizer_reads_the_real_vocabulary(sam3, bpe_path):
+    tokenizer = sam3.model.backbone.language_backbone.tokenizer
+    assert bpe_path.endswith(BPE_FILE) and tokenizer.vocab_size == 49408  # CLIP's, as the text encoder expects
+    tokens = tokenizer(["red chair", "chair"], context_length=32)
+    assert tokens.shape == (2, 32) and tokens[0, 0] == tokenizer.sot_token_id
+    assert (tokens[0] != 0).sum() == 4 and (tokens[1] != 0).sum() == 3  # <start> red chair <end>, <start> chair <end>
 
 
 def test_loading_without_local_files_says_which_setting_is_missing(bpe_path):

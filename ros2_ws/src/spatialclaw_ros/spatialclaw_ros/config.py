@@ -87,7 +87,7 @@ class SAM3Config:
     """SAM 3 (``perception.segmentation: sam3``); it runs in the parent process, not the kernel."""
 
     checkpoint: str = ""  # the official sam3.pt (see models/README.md); required
-    bpe_path: str = ""  # bpe_simple_vocab_16e6.txt.gz, the text tokenizer's vocabulary; required
+    bpe_path: str = ""  # the tokenizer's bpe_simple_vocab_16e6.txt.gz; empty: open_clip_torch's copy
     device: str = "cpu"  # "cuda" where torch has a GPU
     cache_mb: int = 2048  # encoder outputs kept: about 370 MB per image (fp32), under 1 MB per phrase
 

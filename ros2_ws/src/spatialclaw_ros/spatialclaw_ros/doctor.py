@@ -135,8 +135,10 @@ def check_perception(config: Config) -> Check:
     if perception.reconstruction == "da3":
         needed.append(("perception.da3.model_dir", perception.da3.model_dir, Path.is_dir))
     if perception.segmentation == "sam3":
+        from .perception.sam3 import default_bpe_path  # finds files only: imports no model package
+
         needed += [("perception.sam3.checkpoint", perception.sam3.checkpoint, Path.is_file),
-                   ("perception.sam3.bpe_path", perception.sam3.bpe_path, Path.is_file)]
+                   ("perception.sam3.bpe_path", perception.sam3.bpe_path or default_bpe_path(), Path.is_file)]
     missing = [f"{key} {value!r} not found" for key, value, exists in needed if not (value and exists(Path(value)))]
     if missing:
         return Check("perception", False, f"{chosen}: {'; '.join(missing)} (see models/README.md)")

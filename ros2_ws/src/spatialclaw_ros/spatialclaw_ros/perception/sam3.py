@@ -11,6 +11,7 @@ sandboxed kernel reaches this through the "perception.segment" host service (``m
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ RESOLUTION = 1008
 MASK_PROBABILITY = 0.5
 #: A checkpoint that fills less than this share of the model's tensors is the wrong file.
 MIN_LOADED_SHARE = 0.5
+#: The tokenizer's vocabulary file (CLIP's byte-pair merges).
+BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 #: Checkpoint key prefixes of the official ``sam3.pt`` -> where they go in the image model.
 CHECKPOINT_PREFIXES = {"detector.": "", "tracker.": "inst_interactive_predictor.model."}
 
@@ -42,6 +45,17 @@ def load_sam3():
     from sam3 import model_builder
 
     return model_builder
+
+
+def default_bpe_path() -> str:
+    """The CLIP BPE vocabulary SAM 3's tokenizer reads, as open_clip_torch ships it ("" if that is not installed);
+    ``sam3`` itself does not ship the file."""
+    spec = importlib.util.find_spec("open_clip")  # found, not imported: the file is all that is needed
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / BPE_FILE
+        if path.is_file():
+            return str(path)
+    return ""
 
 
 def build_model(bpe_path: str, device: str = "cpu", *, tiny: bool = False):
@@ -192,8 +206,10 @@ class SAM3Model:
         self.encoder_runs = {"image": 0, "text": 0}
 
     @classmethod
-    def load(cls, checkpoint: str, bpe_path: str, device: str = "cpu", cache_mb: int = 2048) -> SAM3Model:
-        """The full model with the weights of ``checkpoint`` (official ``sam3.pt`` layout) and its BPE vocabulary."""
+    def load(cls, checkpoint: str, bpe_path: str = "", device: str = "cpu", cache_mb: int = 2048) -> SAM3Model:
+        """The full model with the weights of ``checkpoint`` (official ``sam3.pt`` layout) and the BPE vocabulary
+        at ``bpe_path`` (default: ``default_bpe_path()``)."""
+        bpe_path = bpe_path or default_bpe_path()
         for what, path in (("checkpoint", checkpoint), ("bpe_path", bpe_path)):
             if not path or not Path(path).is_file():
                 raise ValueError(f"the sam3 segmentation backend needs perception.sam3.{what}: a local file "
