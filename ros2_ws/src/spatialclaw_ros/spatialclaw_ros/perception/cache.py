@@ -23,8 +23,13 @@ T = TypeVar("T")
 
 def frame_content_key(frame: Frame) -> str:
     """A digest of the frame's pixels, depth, intrinsics, distortion and pose."""
+    return content_digest(frame.rgb, frame.depth, frame.K, frame.distortion, frame.T_world_camera)
+
+
+def content_digest(*arrays: np.ndarray | None) -> str:
+    """A digest of the arrays' dtypes, shapes and bytes (None counts as its own value)."""
     digest = hashlib.blake2b(digest_size=16)
-    for array in (frame.rgb, frame.depth, frame.K, frame.distortion, frame.T_world_camera):
+    for array in arrays:
         if array is None:
             digest.update(b"none")
         else:

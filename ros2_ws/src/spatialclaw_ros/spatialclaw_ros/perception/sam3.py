@@ -10,7 +10,6 @@ sandboxed kernel reaches this through the "perception.segment" host service (``m
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BoxPrompt, PointPrompt, Prompt, Segment, TextPrompt
-from .cache import PerceptionCache
+from .cache import PerceptionCache, content_digest
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +154,6 @@ def load_checkpoint(model, path: str) -> None:
                     missing[:3], len(unexpected), unexpected[:3])
 
 
-def image_digest(rgb: np.ndarray) -> str:
-    """A digest of an image's pixels, its cache key."""
-    rgb = np.ascontiguousarray(rgb)
-    digest = hashlib.blake2b(f"{rgb.dtype}{rgb.shape}".encode(), digest_size=16)
-    digest.update(rgb.data)
-    return digest.hexdigest()
-
-
 def _tensor_bytes(value) -> int:
     if hasattr(value, "element_size"):
         return value.element_size() * value.nelement()
@@ -192,11 +183,8 @@ class SAM3Model:
     def __init__(self, model, device: str = "cpu", cache_mb: int = 2048) -> None:
         from sam3.model.sam3_image_processor import Sam3Processor
 
-        from .torch_compat import device_mode
-
         self.model = model
         self.device = device
-        self._mode = lambda: device_mode(device)
         with self._mode():
             # Used for its input transform (resize to RESOLUTION, normalise) and its single-image query batch.
             self._processor = Sam3Processor(model, resolution=RESOLUTION, device=device)
@@ -218,6 +206,11 @@ class SAM3Model:
         load_checkpoint(model, checkpoint)
         return cls(model, device, cache_mb)
 
+    def _mode(self):
+        from .torch_compat import device_mode
+
+        return device_mode(self.device)
+
     def segment(self, rgb: np.ndarray, prompt: Prompt) -> list[Segment]:
         """Instances ``prompt`` selects in the (H, W, 3) uint8 ``rgb``: all above the threshold for a text prompt,
         exactly one for a box or point prompt; masks at the image's resolution."""
@@ -238,7 +231,7 @@ class SAM3Model:
             state = self._processor.set_image(torch.from_numpy(rgb).permute(2, 0, 1))
             return Encoded(state["backbone_out"], rgb.shape[0], rgb.shape[1])
 
-        return self.cache.get_or_compute(("image", image_digest(rgb)), encode)
+        return self.cache.get_or_compute(("image", content_digest(rgb)), encode)
 
     def _text(self, phrase: str) -> Encoded:
         def encode() -> Encoded:
