@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install spatialclaw_ros (ROS-free core, sandbox layers, synthetic scenes, test tools) into a venv.
 # Idempotent; a fresh Debian 12 / Ubuntu machine with Python 3.10+ and PyPI access is enough.
-# --with-models adds PyTorch 2.13, Depth Anything 3 (the `da3` reconstruction backend) and SAM 3 (the `sam3`
-# segmentation backend). Where pip would fetch a CUDA build of torch and you want CPU only, point pip at
+# --with-models adds PyTorch 2.13, Depth Anything 3 (the `da3` reconstruction backend, and onnx + onnxruntime for
+# its `da3-onnx` export) and SAM 3 (the `sam3` segmentation backend). Where pip would fetch a CUDA build of torch and you want CPU only, point pip at
 # PyTorch's CPU wheel index first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,6 @@ if [ "${1:-}" = --with-models ]; then
   "$venv/bin/python" -m pip install -q --no-deps "depth-anything-3==0.1.1" "sam3==0.1.4" "open_clip_torch==3.3.0"
   "$venv/bin/python" -m pip install -q -c "$pin" huggingface_hub safetensors omegaconf addict einops \
     "moviepy==1.0.3" plyfile trimesh imageio pycolmap evo "torchvision==0.28.0" \
-    timm ftfy regex iopath pycocotools psutil scikit-image
+    timm ftfy regex iopath pycocotools psutil scikit-image onnx onnxruntime onnxscript
 fi
 echo "install.sh: spatialclaw_ros installed in $venv"

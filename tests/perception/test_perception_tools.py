@@ -95,7 +95,7 @@ def test_backends_follow_metadata_perception():
     chosen = build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "sensor",
                                                                    "segmentation": "classical"}}), None)
     assert (chosen.Reconstruct.backend, chosen.SAM3.backend) == ("sensor", "classical")
-    with pytest.raises(ValueError, match="unknown reconstruction backend 'vggt'; available: da3, sensor"):
+    with pytest.raises(ValueError, match="unknown reconstruction backend 'vggt'; available: da3, da3-onnx, sensor"):
         build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "vggt"}}), None)
     with pytest.raises(ValueError, match="needs a host connection"):
         build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "da3"}}), None)

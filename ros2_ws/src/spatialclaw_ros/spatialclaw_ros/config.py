@@ -83,6 +83,14 @@ class DA3Config:
 
 
 @dataclass
+class DA3OnnxConfig:
+    """Depth Anything 3 from an ONNX export (``perception.reconstruction: da3-onnx``); it runs in the parent process."""
+
+    onnx_path: str = ""  # a FILE.onnx from models/export_da3_onnx.py (FILE.onnx.data, FILE.json beside it); required
+    providers: str = ""  # comma-separated onnxruntime providers, first preferred; empty: CUDA where available, then CPU
+
+
+@dataclass
 class SAM3Config:
     """SAM 3 (``perception.segmentation: sam3``); it runs in the parent process, not the kernel."""
 
@@ -96,9 +104,10 @@ class SAM3Config:
 class PerceptionConfig:
     """Which backends the kernel's tools.Reconstruct and tools.SAM3 use (Metadata.perception says so too)."""
 
-    reconstruction: str = "sensor"  # sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3
+    reconstruction: str = "sensor"  # sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3 | da3-onnx
     segmentation: str = "classical"  # classical: weight-free GrabCut refined with depth | sam3: SAM 3
     da3: DA3Config = field(default_factory=DA3Config)
+    da3_onnx: DA3OnnxConfig = field(default_factory=DA3OnnxConfig)
     sam3: SAM3Config = field(default_factory=SAM3Config)
 
 

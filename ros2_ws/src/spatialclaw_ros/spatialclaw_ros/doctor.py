@@ -134,6 +134,8 @@ def check_perception(config: Config) -> Check:
     needed = []
     if perception.reconstruction == "da3":
         needed.append(("perception.da3.model_dir", perception.da3.model_dir, Path.is_dir))
+    if perception.reconstruction == "da3-onnx":
+        needed.append(("perception.da3_onnx.onnx_path", perception.da3_onnx.onnx_path, Path.is_file))
     if perception.segmentation == "sam3":
         from .perception.sam3 import default_bpe_path  # finds files only: imports no model package
 

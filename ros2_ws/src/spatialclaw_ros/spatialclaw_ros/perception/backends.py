@@ -25,6 +25,7 @@ from .tracking import follow_objects
 RECONSTRUCTION_BACKENDS: dict[str, str] = {
     "sensor": "spatialclaw_ros.perception.sensor:SensorBackend",
     "da3": "spatialclaw_ros.perception.model_service:HostReconstructionBackend",  # the model runs in the parent
+    "da3-onnx": "spatialclaw_ros.perception.model_service:HostReconstructionBackend",  # likewise
 }
 SEGMENTATION_BACKENDS: dict[str, str] = {
     "classical": "spatialclaw_ros.perception.classical:ClassicalSegmenter",

@@ -69,6 +69,49 @@ def camera_to_world(T_camera_world: np.ndarray) -> np.ndarray:
     return T
 
 
+def frame_resolution(frames: list[Frame], backend: str) -> tuple[int, int]:
+    """The (h, w) all ``frames`` share; ValueError naming ``backend`` when they differ (one model batch, one size)."""
+    sizes = sorted({(f.height, f.width) for f in frames})
+    if len(sizes) > 1:
+        raise ValueError(f"the {backend} backend reconstructs frames of one resolution per call, got sizes (h, w) "
+                         f"{sizes}; call Reconstruct once per camera")
+    return sizes[0]
+
+
+def reconstruction_from_prediction(prediction: DA3Prediction, frames: list[Frame], world_frame: str,
+                                   source: str) -> Reconstruction:
+    """``frames``' Reconstruction from DA3's raw ``prediction`` for them: depth and confidence at each frame's
+    resolution, known intrinsics preferred, poses similarity-aligned onto TF when every frame has one (metric in
+    ``world_frame``), else left in the model's frame. Shared by every backend that runs DA3 (torch, ONNX)."""
+    poses = np.stack([camera_to_world(T) for T in prediction.T_camera_model])
+    posed = all(f.T_world_camera is not None for f in frames)
+    alignment: Similarity | None = None
+    if posed:
+        alignment = align_poses(poses, np.stack([f.T_world_camera for f in frames]))
+        poses = np.stack([alignment.apply_pose(T) for T in poses])
+    scale = alignment.scale if alignment else 1.0
+    processed_hw = prediction.depth.shape[1:]
+    views = []
+    for n, frame in enumerate(frames):
+        frame_hw = (frame.height, frame.width)
+        depth = resize_map(prediction.depth[n], frame_hw) * np.float32(scale)
+        if frame.K is not None:  # measured intrinsics (and lens distortion) describe the real camera
+            K, distortion = frame.K.copy(), frame.distortion
+        else:
+            K, distortion = scale_intrinsics(prediction.K[n], processed_hw, frame_hw), None
+        views.append(ViewGeometry(frame_index=frame.index, depth=depth,
+                                  points=backproject(depth, K, poses[n], distortion),
+                                  confidence=unit_confidence(resize_map(prediction.confidence[n], frame_hw)),
+                                  K=K, T_world_camera=poses[n]))
+    if alignment is None:
+        recon = Reconstruction(views, world_frame=MODEL_FRAME, source=source, metric_scale=float("nan"),
+                               gravity_direction=(float("nan"),) * 3)
+    else:
+        recon = Reconstruction(views, world_frame=world_frame, source=source)
+    recon.alignment_residual_m = alignment.residual_m if alignment else None
+    return recon
+
+
 class DA3Backend(ReconstructionBackend):
     """Depth Anything 3 on the frames' RGB: depth, confidence and (aligned) poses at each frame's resolution.
 
@@ -98,10 +141,7 @@ class DA3Backend(ReconstructionBackend):
 
     def predict(self, frames: list[Frame]) -> DA3Prediction:
         """Run the model on the frames' RGB (one size for all) at ``process_res``."""
-        sizes = sorted({(f.height, f.width) for f in frames})
-        if len(sizes) > 1:
-            raise ValueError(f"the da3 backend reconstructs frames of one resolution per call, got sizes (h, w) {sizes}; "
-                             "call Reconstruct once per camera")
+        frame_resolution(frames, self.name)
         output = self.model.inference([f.rgb for f in frames], process_res=self.process_res)
         return DA3Prediction(depth=np.asarray(output.depth, dtype=np.float32),
                              confidence=np.asarray(output.conf, dtype=np.float32),
@@ -109,31 +149,4 @@ class DA3Backend(ReconstructionBackend):
                              T_camera_model=np.asarray(output.extrinsics, dtype=np.float64))
 
     def reconstruct(self, frames: list[Frame]) -> Reconstruction:
-        prediction = self.predict(frames)
-        poses = np.stack([camera_to_world(T) for T in prediction.T_camera_model])
-        posed = all(f.T_world_camera is not None for f in frames)
-        alignment: Similarity | None = None
-        if posed:
-            alignment = align_poses(poses, np.stack([f.T_world_camera for f in frames]))
-            poses = np.stack([alignment.apply_pose(T) for T in poses])
-        scale = alignment.scale if alignment else 1.0
-        processed_hw = prediction.depth.shape[1:]
-        views = []
-        for n, frame in enumerate(frames):
-            frame_hw = (frame.height, frame.width)
-            depth = resize_map(prediction.depth[n], frame_hw) * np.float32(scale)
-            if frame.K is not None:  # measured intrinsics (and lens distortion) describe the real camera
-                K, distortion = frame.K.copy(), frame.distortion
-            else:
-                K, distortion = scale_intrinsics(prediction.K[n], processed_hw, frame_hw), None
-            views.append(ViewGeometry(frame_index=frame.index, depth=depth,
-                                      points=backproject(depth, K, poses[n], distortion),
-                                      confidence=unit_confidence(resize_map(prediction.confidence[n], frame_hw)),
-                                      K=K, T_world_camera=poses[n]))
-        if alignment is None:
-            recon = Reconstruction(views, world_frame=MODEL_FRAME, source=self.name, metric_scale=float("nan"),
-                                   gravity_direction=(float("nan"),) * 3)
-        else:
-            recon = Reconstruction(views, world_frame=self.world_frame, source=self.name)
-        recon.alignment_residual_m = alignment.residual_m if alignment else None
-        return recon
+        return reconstruction_from_prediction(self.predict(frames), frames, self.world_frame, self.name)

@@ -2,7 +2,7 @@
 
 The sandboxed kernel cannot read model files or reach a GPU, so model backends live in the parent
 process behind host handlers, and inside the kernel thin backends ask for their results:
-- "perception.reconstruct" (``da3``): payload ``{"frame_indices": [...]}``; reply payload
+- "perception.reconstruct" (``da3``, ``da3-onnx``): payload ``{"frame_indices": [...]}``; reply payload
   ``Reconstruction.to_arrays`` metadata plus ``alignment_residual_m``, reply arrays
   ``{depth,points,confidence,K,T_world_camera}_<frame index>``. Kernel side: ``HostReconstructionBackend``.
 - "perception.segment" (``sam3``): payload ``{"prompt": prompt_payload(...)}``, array ``image``
@@ -27,7 +27,7 @@ from .reconstruction import Reconstruction
 SERVICE = "perception.reconstruct"
 SEGMENT_SERVICE = "perception.segment"
 #: Backends that run in the parent behind these services (the kernel uses the Host* backends below).
-HOST_RECONSTRUCTION_BACKENDS = ("da3",)
+HOST_RECONSTRUCTION_BACKENDS = ("da3", "da3-onnx")
 HOST_SEGMENTATION_BACKENDS = ("sam3",)
 
 
@@ -37,6 +37,23 @@ def _da3_backend(model_dir: str, process_res: int, device: str, world_frame: str
     from .da3 import DA3Backend  # torch is imported only when this backend is chosen
 
     return DA3Backend(model_dir=model_dir or None, process_res=process_res, device=device, world_frame=world_frame)
+
+
+@functools.lru_cache(maxsize=2)
+def _da3_onnx_backend(onnx_path: str, providers: str, world_frame: str) -> ReconstructionBackend:
+    """A Depth Anything 3 ONNX session, kept for the process: creating it (a TensorRT engine build) is the slow part."""
+    from .da3_onnx import DA3OnnxBackend  # onnxruntime is imported only when this backend is chosen
+
+    names = [p.strip() for p in providers.split(",") if p.strip()]
+    return DA3OnnxBackend(onnx_path, names or None, world_frame=world_frame)
+
+
+def _parent_reconstruction_backend(config: PerceptionConfig, world_frame: str) -> ReconstructionBackend:
+    """The parent-side backend behind "perception.reconstruct" for the configured host reconstruction backend."""
+    if config.reconstruction == "da3-onnx":
+        return _da3_onnx_backend(config.da3_onnx.onnx_path, config.da3_onnx.providers, world_frame)
+    da3 = config.da3
+    return _da3_backend(da3.model_dir, da3.process_res, da3.device, world_frame)
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,9 +68,7 @@ def host_handlers(config: PerceptionConfig, frames: FrameSet) -> dict[str, HostH
     """The host services the configured perception backends need for one question (none for sensor + classical)."""
     handlers = {}
     if config.reconstruction in HOST_RECONSTRUCTION_BACKENDS:
-        da3 = config.da3
-        handlers[SERVICE] = reconstruction_handler(
-            frames, _da3_backend(da3.model_dir, da3.process_res, da3.device, frames.world_frame))
+        handlers[SERVICE] = reconstruction_handler(frames, _parent_reconstruction_backend(config, frames.world_frame))
     if config.segmentation in HOST_SEGMENTATION_BACKENDS:
         sam3 = config.sam3
         handlers[SEGMENT_SERVICE] = segmentation_handler(
