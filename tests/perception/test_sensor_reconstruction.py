@@ -131,7 +131,7 @@ def test_missing_inputs_are_named_and_point_at_da3(missing, words):
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown reconstruction backend 'vggt'; available: da3, sensor"):
+    with pytest.raises(ValueError, match="unknown reconstruction backend 'vggt'; available: da3, da3-onnx, sensor"):
         make_reconstruction_backend("vggt", host=None, world_frame="map")
 
 

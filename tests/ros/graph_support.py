@@ -150,6 +150,11 @@ class ScriptQueue:
         with self._lock:
             return len(self._turns.get(role, []))
 
+    def clear(self, role: str) -> None:
+        """Drop the turns still queued for ``role`` (a goal that ended before asking for them)."""
+        with self._lock:
+            self._turns.pop(role, None)
+
     def __call__(self, request):
         with self._lock:
             turns = self._turns.get(request.role)

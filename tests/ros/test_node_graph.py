@@ -220,6 +220,7 @@ def test_each_bad_goal_gets_its_code_and_the_node_keeps_serving(graph):
     graph.script.push("main", Turn(text=cell("ReturnAnswer(1)"), delay_s=30))
     status, result = graph.client.ask(question=COUNT_QUESTION, cameras=["front"], timeout_sec=1.5)
     assert (status, result.error_code) == (ABORTED, codes.ERROR_DEADLINE) and result.elapsed_sec < 10
+    graph.script.clear("main")  # on a busy machine the deadline can fire before the main call takes its turn
     assert all(r.successful for r in graph.client.set_parameters(model__base_url="http://127.0.0.1:9/v1"))
     try:
         status, result = graph.client.ask(question=COUNT_QUESTION, cameras=["front"])

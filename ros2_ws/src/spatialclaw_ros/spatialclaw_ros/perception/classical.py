@@ -119,7 +119,7 @@ def _surface_box(fg: np.ndarray, view: ViewGeometry | None, gravity: np.ndarray,
         return window
     rows, cols = np.nonzero(np.isin(labels, seeded[seeded > 0]))
     return clip_box((cols.min() - SEED_RADIUS_PX, rows.min() - SEED_RADIUS_PX, cols.max() + 1 + SEED_RADIUS_PX,
-                      rows.max() + 1 + SEED_RADIUS_PX), width, height)
+                     rows.max() + 1 + SEED_RADIUS_PX), width, height)
 
 
 def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: ViewGeometry | None,
