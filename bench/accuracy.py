@@ -15,7 +15,8 @@ through the agent's tools:
   of tools.Geometry.oriented_box of the pooled points, against the answer from the true object centres,
   in clear cases only (azimuth at least 10 deg outside tools.Geometry's 10 deg dead bands);
 - turns: the sign of tools.Geometry.camera_motion between the first and last frames;
-- counts: tools.Geometry.count_instances over every per-frame detection, against the number of objects.
+- counts: tools.Geometry.count_instances over every per-frame detection (with its label and the reconstruction),
+  against the number of objects.
 Targets: closest median <= 3 cm, centroid median <= 5 cm, every direction, turn and count right; with
 noise the two medians at most 2x those targets. Exits 1 when a target is missed.
 
@@ -207,7 +208,9 @@ def evaluate_scene(seed: int, noise: DepthNoise | None, condition: Condition, *,
     turned = scene.path[-1].yaw - scene.path[0].yaw
     condition.turns.add(geometry.camera_motion(indices[0], indices[-1]).turn == ("left" if turned > 0 else "right"))
     detections = [p for sets in pooled.values() for p in sets]
-    condition.counts.add(geometry.count_instances(detections).count == len(points))
+    labels = [truth.object(i).label for i, sets in pooled.items() for _ in sets]
+    counted = geometry.count_instances(detections, labels=labels, reconstruction=recon)
+    condition.counts.add(counted.count == len(points))
     condition.seconds += time.perf_counter() - started
 
 

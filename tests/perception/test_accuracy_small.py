@@ -40,9 +40,6 @@ def test_perception_points_meet_the_accuracy_targets(bench, report):
         assert condition.directions.all_right and condition.turns.all_right, condition.name
 
 
-@pytest.mark.xfail(strict=True, reason="known misses (issue #3 open): tools.Geometry.closest_point_distance's robust "
-                   "default adds ~1.4 cm over the exact minimum and count_instances merges by centres, so counts "
-                   "are not exact on every scene; strict, so this fails once the targets are met")
 def test_geometry_defaults_meet_the_accuracy_targets(bench, report):
-    """tools.Geometry.closest_point_distance (robust default) and count_instances on the same points."""
+    """tools.Geometry.closest_point_distance (robust default) and count_instances (labels and reconstruction)."""
     assert report.failures() == []

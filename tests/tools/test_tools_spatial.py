@@ -63,6 +63,45 @@ def test_closest_point_distance_exact_and_robust(geo):
     assert "m" in repr(robust) and "frame=world" in repr(robust)
 
 
+def test_robust_closest_point_distance_is_not_biased_on_clean_surfaces(geo):
+    """1 cm sampling: the robust gap is the exact one (the old 5th-nearest-point statistic added 1.6-4 mm here)."""
+    a = box_surface([0, 0, 0.2], CUBE)
+    face_to_face = geo.closest_point_distance(a, box_surface([0.41, 0, 0.2], CUBE))
+    assert face_to_face.value_m == pytest.approx(0.01, abs=5e-4)
+    turned = box_surface([0.2 + 0.03 + 0.2 * np.sqrt(2), 0, 0.2], CUBE, yaw_deg=45)  # an edge 3 cm from a's +x face
+    edge_to_face = geo.closest_point_distance(a, turned)
+    assert edge_to_face.value_m == pytest.approx(0.03, abs=5e-4)
+    assert edge_to_face.point_b[:2] == pytest.approx([0.23, 0.0], abs=1e-6)
+
+
+def test_robust_closest_point_distance_ignores_strays_between_the_objects(geo):
+    """Strays planted in a 0.5 m gap, scattered and in a clump of three, do not shrink it; the exact minimum does."""
+    a, b = box_surface([0, 0, 0.2], CUBE), box_surface([0.9, 0, 0.2], CUBE)
+    scattered = np.column_stack([np.linspace(0.25, 0.65, 6), np.linspace(-0.1, 0.1, 6), np.full(6, 0.2)])
+    clump = [0.69, 0.0, 0.2] + 0.005 * np.eye(3)
+    a_with_strays = np.vstack([a, scattered, clump])
+    assert geo.closest_point_distance(a_with_strays, b, robust=False).value_m < 0.02
+    robust = geo.closest_point_distance(a_with_strays, b)
+    assert robust.value_m == pytest.approx(0.5, abs=1e-6)
+    assert robust.point_a[0] == pytest.approx(0.2) and robust.point_b[0] == pytest.approx(0.7)
+
+
+def test_robust_closest_point_distance_cuts_a_mask_bleeding_onto_the_other_object(geo):
+    """a's mask also took a 20 cm patch of b's facing side: dense, but far from a's bulk, so it is dropped."""
+    a, b = box_surface([0, 0, 0.2], CUBE), box_surface([0.9, 0, 0.2], CUBE)
+    patch = b[np.isclose(b[:, 0], 0.7) & (np.abs(b[:, 1]) <= 0.1) & (np.abs(b[:, 2] - 0.2) <= 0.1)]
+    assert len(patch) == 21 * 21
+    assert geo.closest_point_distance(np.vstack([a, patch]), b).value_m == pytest.approx(0.5)
+
+
+def test_robust_closest_point_distance_on_sparse_and_tiny_sets(geo):
+    """5 cm sampling has no point with 3 others within 2 cm: support then scales with the sets' own spacing."""
+    sparse = geo.closest_point_distance(box_surface([0, 0, 0.2], CUBE, step=0.05),
+                                        box_surface([0.5, 0, 0.2], CUBE, step=0.05))
+    assert sparse.value_m == pytest.approx(0.1)
+    assert geo.closest_point_distance([[0.0, 0, 0], [0, 0.1, 0]], [[2.0, 0, 0]]).value_m == pytest.approx(2.0)
+
+
 def test_closest_point_distance_rejects_empty_sets(geo):
     with pytest.raises(ValueError, match="points_b has no finite 3D points"):
         geo.closest_point_distance(box_surface([0, 0, 0], CUBE), np.full((10, 3), np.nan))
@@ -212,18 +251,45 @@ def test_camera_motion_yaw_sign():
         geo.camera_motion(0, 9)
 
 
-def test_count_instances_merges_views_of_the_same_object(geo):
-    chairs = {"chair1": [0.0, 0.0, 0.4], "chair2": [1.0, 0.0, 0.4], "table": [0.5, 2.0, 0.4]}
+def test_count_instances_merges_partial_views_of_a_large_object(geo):
+    """A 2 m long sofa seen towards either end: the views' centres are 0.8 m apart, but they share its middle."""
+    size = (0.9, 2.0, 0.8)
+    minus_end, plus_end = box_surface([0, 0, 0.4], size, faces="xyZ"), box_surface([0, 0, 0.4], size, faces="xYZ")
     detections = [
-        box_surface(chairs["chair1"], CUBE, faces="xyZ"),  # view 1 sees two sides and the top
-        box_surface(chairs["chair2"], CUBE, faces="xyZ"),
-        box_surface(chairs["chair1"], CUBE, faces="XYZ"),  # view 2 sees the other sides
-        box_surface(chairs["table"], (1.2, 0.8, 0.8)),
-        np.array(chairs["chair2"]) + [0.05, -0.05, 0.0],  # a single 3D point from another view
+        minus_end[minus_end[:, 1] <= 0.6],  # view 1: front and top of the 1.6 m towards -y, and the -y end
+        plus_end[plus_end[:, 1] >= -0.6],  # view 2: the same towards +y, and the +y end
+        np.array([0.0, 0.3, 0.8]),  # a single 3D point on the top from another view
     ]
-    count = geo.count_instances(detections, merge_distance=0.3)
-    assert count.count == 3 and int(count) == 3
-    assert count.groups == [[0, 2], [1, 4], [3]]
-    np.testing.assert_allclose(count.centers[0][:2], chairs["chair1"][:2], atol=0.01)  # z: both views see the top
-    assert geo.count_instances(detections, merge_distance=0.05).count == 5
-    assert geo.count_instances([]).count == 0
+    assert np.linalg.norm(np.median(detections[1], axis=0) - np.median(detections[0], axis=0)) > 0.8
+    count = geo.count_instances(detections)
+    assert count.count == 1 and int(count) == 1
+    assert count.groups == [[0, 1, 2]]
+    assert abs(count.centers[0][1]) < 0.02  # the median of all the views' voxels: mid-sofa, unlike either view's
+    assert geo.count_instances([]).count == 0 and geo.count_instances([]).centers.shape == (0, 3)
+
+
+def test_count_instances_keeps_nearby_objects_apart(geo):
+    """Two 15 cm boxes 10 cm apart (centres 0.25 m), each seen from two sides, stay two objects."""
+    size = (0.15, 0.15, 0.15)
+    left, right = [0.0, 0.0, 0.075], [0.0, 0.25, 0.075]
+    detections = [box_surface(left, size, faces="xyZ"), box_surface(right, size, faces="xyZ"),
+                  box_surface(left, size, faces="XYZ"), box_surface(right, size, faces="XYZ")]
+    count = geo.count_instances(detections)
+    assert count.count == 2 and count.groups == [[0, 2], [1, 3]]
+    np.testing.assert_allclose(count.centers[:, :2], [left[:2], right[:2]], atol=0.01)
+
+
+def test_count_instances_is_not_chained_through_a_detection_that_covers_two_objects(geo):
+    """A box prompt on a table also segments the chair in front of it: that detection holds all of the chair's
+    front-only view, yet the chair and the table stay two objects (linking every overlapping pair would give one)."""
+    chair, chair_size = [0.0, 0.0, 0.4], (0.5, 0.4, 0.8)
+    table, table_size = [0.9, 0.0, 0.375], (0.8, 1.2, 0.75)
+    detections = [
+        box_surface(chair, chair_size, faces="xyZ"), box_surface(chair, chair_size, faces="xYZ"),
+        box_surface(table, table_size, faces="xyZ"), box_surface(table, table_size, faces="xYZ"),
+        box_surface(chair, chair_size, faces="x"),  # the chair's front, from the frame of the bad table mask
+        np.vstack([box_surface(table, table_size, faces="xZ"), box_surface(chair, chair_size, faces="x")]),
+    ]
+    count = geo.count_instances(detections)
+    assert count.count == 2
+    assert {0, 1} <= set(count.groups[0]) and {2, 3, 5} <= set(count.groups[1])

@@ -13,6 +13,8 @@ from typing import Generic, Iterator, TypeVar
 
 import numpy as np
 
+from .camera import project
+
 V = TypeVar("V")
 
 
@@ -78,6 +80,19 @@ class ViewGeometry:
     def nbytes(self) -> int:
         """Memory the arrays take (bytes), for the cache's budget."""
         return self.depth.nbytes + self.points.nbytes + self.confidence.nbytes
+
+    def depth_at(self, points_world: np.ndarray, distortion: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where (N, 3) world points land in this view: pixels (N, 2), their camera z (N,) and the view's depth at
+        those pixels (N,), NaN where a point is behind the camera, outside the image or on a pixel without depth."""
+        uv, z = project(points_world, self.K, self.T_world_camera, distortion)
+        height, width = self.depth.shape
+        with np.errstate(invalid="ignore"):
+            pixel = np.round(uv).astype(int)
+            inside = (z > 0) & (pixel[:, 0] >= 0) & (pixel[:, 1] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] < height)
+        observed = np.full(z.shape, np.nan)
+        observed[inside] = self.depth[pixel[inside, 1], pixel[inside, 0]]
+        return uv, z, observed
 
 
 class PointMaps(FrameMap[np.ndarray]):

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..frames import Frame
-from .camera import clip_box, project
+from .camera import clip_box
 from .reconstruction import Reconstruction, ViewGeometry
 from .segmentation import DEFAULT_CONF_THRESHOLD, masked_points
 
@@ -73,13 +73,9 @@ def follow(frame: Frame, recon: Reconstruction, known: np.ndarray, refine: Refin
     """
     view = recon.views[frame.index]
     heights = -(known @ recon.gravity_direction)
-    uv, z = project(known, view.K, view.T_world_camera, frame.distortion)
-    pixel = np.round(uv).astype(int)
-    inside = (z > 0) & (pixel[:, 0] >= 0) & (pixel[:, 1] >= 0) & (pixel[:, 0] < frame.width) & (pixel[:, 1] < frame.height)
-    observed = np.full(z.shape, np.nan)
-    observed[inside] = view.depth[pixel[inside, 1], pixel[inside, 0]]
+    uv, z, observed = view.depth_at(known, frame.distortion)
     with np.errstate(invalid="ignore"):
-        visible = inside & (z <= observed + VISIBILITY_TOLERANCE_M + 0.05 * z)  # NaN depth: not visible
+        visible = z <= observed + VISIBILITY_TOLERANCE_M + 0.05 * z  # NaN depth (or out of view): not visible
         on_surface = visible & (np.abs(z - observed) <= SEED_TOLERANCE * z)
     if visible.sum() < MIN_VISIBLE_POINTS:
         return np.zeros((frame.height, frame.width), dtype=bool)

@@ -6,12 +6,12 @@ Points are in the TF world frame (REP 103: x forward, y left, z up) unless a met
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from ..frames import Frame
@@ -22,6 +22,7 @@ from .measures import (
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
+    from ..perception.reconstruction import Reconstruction, ViewGeometry
     from . import ToolContext
 
 #: Stray filters cut values above median + max(STRAY_MADS scaled MADs, a share of the median).
@@ -35,11 +36,31 @@ ISOLATION_NEIGHBOUR = 8
 ISOLATION_MARGIN = 2.0
 #: Robust extents use these percentiles instead of the minimum and maximum.
 EXTENT_PERCENTILES = (1.0, 99.0)
-#: Robust closest distance: per point, the distance to its CLOSEST_NEIGHBOUR-th nearest point of the other set;
-#: the CLOSEST_RANK-th smallest of those (CLOSEST_SHARE of the points for small sets).
-CLOSEST_NEIGHBOUR = 5
-CLOSEST_RANK = 10
-CLOSEST_SHARE = 0.01
+#: Robust closest distance: the minimum over supported points, those near their set's bulk (a mask bleeding onto the
+#: other object is cut there) with SUPPORT_NEIGHBOURS others of their set within max(SUPPORT_RADIUS, SUPPORT_SPACING x
+#: the set's median distance to its SUPPORT_NEIGHBOURS-th nearest point). Stray and flying pixels, and the sparse tails
+#: of depth noise, lack support; a clean surface keeps its edges, so the gap is not biased upward (unlike a rank
+#: statistic or drop_strays' isolation test, which thins sparsely seen parts). The spacing term keeps sparse (far or
+#: downsampled) sets usable.
+SUPPORT_NEIGHBOURS = 3
+SUPPORT_RADIUS = 0.02
+SUPPORT_SPACING = 1.5
+#: count_instances compares detections on COUNT_VOXEL-sized voxels (speed; dense parts do not outweigh sparse ones)
+#: and pools two groups when at least COUNT_OVERLAP of the smaller one's voxels lie near the other's. Best overlap
+#: first, and a pooled group is compared anew, so one detection that also covers a neighbour (a box prompt around an
+#: occluder) does not chain two objects together.
+COUNT_VOXEL = 0.02
+COUNT_OVERLAP = 0.5
+#: count_instances with a reconstruction also pools two groups when no view sees through the straight gap between
+#: their closest points (sampled every HIDDEN_STEP m, leaving HIDDEN_END m at each end) and HIDDEN_SHARE of it lies
+#: behind a nearer surface in some view: one object hidden in the middle by something in front (a sofa behind a
+#: cabinet). A gap lying on a surface (the floor between two boxes) is not hidden. Behind or beyond: the view's depth
+#: differs by more than DEPTH_MARGIN_M plus DEPTH_MARGIN_SHARE of the range (3 sigma of 1 % range noise).
+HIDDEN_STEP = 0.02
+HIDDEN_END = 0.05
+HIDDEN_SHARE = 0.9
+DEPTH_MARGIN_M = 0.05
+DEPTH_MARGIN_SHARE = 0.03
 #: Angle (degrees) around a boundary inside which relative_direction says "center" / "beside" / "level".
 DIRECTION_DEAD_BAND_DEG = 10.0
 #: Yaw change (degrees) under which camera_motion says the turn is "none".
@@ -66,16 +87,81 @@ def spread_limit(values: np.ndarray, margin: float) -> float:
     return median + max(STRAY_MADS * 1.4826 * mad, margin * median)
 
 
-def drop_strays(points: np.ndarray) -> np.ndarray:
-    """Remove stray points: far from the set's bulk, then isolated from their neighbours (see STRAY_MADS)."""
-    voxels = (np.unique(np.floor(points / BULK_VOXEL), axis=0) + 0.5) * BULK_VOXEL
+def voxel_centres(points: np.ndarray, size: float) -> np.ndarray:
+    """Centres of the size-m voxels that hold at least one of the points."""
+    return (np.unique(np.floor(points / size), axis=0) + 0.5) * size
+
+
+def drop_far(points: np.ndarray) -> np.ndarray:
+    """Remove the points far from the set's bulk (see STRAY_MADS)."""
+    voxels = voxel_centres(points, BULK_VOXEL)
+    if len(voxels) == 1:  # nothing is far; the test below could drop a point on a voxel corner by rounding
+        return points
     centre = np.median(voxels, axis=0)
     limit = spread_limit(np.linalg.norm(voxels - centre, axis=1), BULK_MARGIN) + BULK_VOXEL * math.sqrt(3) / 2
-    points = points[np.linalg.norm(points - centre, axis=1) <= limit]
+    return points[np.linalg.norm(points - centre, axis=1) <= limit]
+
+
+def drop_strays(points: np.ndarray) -> np.ndarray:
+    """Remove stray points: far from the set's bulk, then isolated from their neighbours (see STRAY_MADS)."""
+    points = drop_far(points)
     if len(points) <= ISOLATION_NEIGHBOUR:
         return points
     spacing = cKDTree(points).query(points, k=ISOLATION_NEIGHBOUR + 1)[0][:, -1]  # the first hit is the point itself
     return points[spacing <= spread_limit(spacing, ISOLATION_MARGIN)]
+
+
+def supported(points: np.ndarray) -> np.ndarray:
+    """The points with SUPPORT_NEIGHBOURS others of the set within the support radius (see SUPPORT_NEIGHBOURS); all
+    of them when there are too few to tell."""
+    if len(points) <= SUPPORT_NEIGHBOURS:
+        return points
+    spacing = cKDTree(points).query(points, k=SUPPORT_NEIGHBOURS + 1)[0][:, -1]  # the first hit is the point itself
+    return points[spacing <= max(SUPPORT_RADIUS, SUPPORT_SPACING * float(np.median(spacing)))]
+
+
+def overlap(a: np.ndarray, b: np.ndarray, distance: float) -> float:
+    """Share of the smaller set's points within ``distance`` of the other set's points."""
+    small, large = sorted((a, b), key=len)
+    return float(np.mean(cKDTree(large).query(small, distance_upper_bound=distance)[0] <= distance))
+
+
+def hidden_share(a: np.ndarray, b: np.ndarray, views: list[tuple[ViewGeometry, np.ndarray | None]]) -> float:
+    """Share of the gap between the closest points of a and b that some view shows behind a nearer surface; 0 if any
+    view sees through it or it is too short to sample (see HIDDEN_SHARE)."""
+    distance, nearest = cKDTree(b).query(a)
+    i = int(np.argmin(distance))
+    steps = np.arange(HIDDEN_END, distance[i] - HIDDEN_END, HIDDEN_STEP)
+    if steps.size == 0:
+        return 0.0
+    samples = a[i] + np.outer(steps / distance[i], b[nearest[i]] - a[i])
+    hidden = np.zeros(len(samples), dtype=bool)
+    for view, distortion in views:
+        _, z, observed = view.depth_at(samples, distortion)
+        margin = DEPTH_MARGIN_M + DEPTH_MARGIN_SHARE * z
+        with np.errstate(invalid="ignore"):  # NaN: out of this view or no depth there, which tells nothing
+            if np.any(observed > z + margin):
+                return 0.0
+            hidden |= observed < z - margin
+    return float(hidden.mean())
+
+
+def pool_best_first(clouds: list[np.ndarray], labels: list, score: Callable[[np.ndarray, np.ndarray], float],
+                    threshold: float) -> tuple[list[list[int]], list[np.ndarray], list]:
+    """Greedy grouping of (N, 3) clouds: pool the same-label pair with the highest score(a, b) while it is at least
+    ``threshold``, scoring the pooled cloud anew (so one cloud covering two objects cannot chain them). Returns the
+    groups (input indices, sorted, in order of their first member), their pooled clouds and labels."""
+    groups, clouds = [[i] for i in range(len(clouds))], list(clouds)
+    scores = {(i, j): score(clouds[i], clouds[j]) for i, j in combinations(range(len(clouds)), 2) if labels[i] == labels[j]}
+    while scores and max(scores.values()) >= threshold:
+        i, j = max(scores, key=scores.get)  # i < j: the pooled group keeps the earlier place
+        groups[i], groups[j] = groups[i] + groups[j], []
+        clouds[i] = np.unique(np.vstack([clouds[i], clouds[j]]), axis=0)
+        scores = {pair: value for pair, value in scores.items() if i not in pair and j not in pair}
+        scores.update({(min(i, k), max(i, k)): score(clouds[i], clouds[k])
+                       for k in range(len(groups)) if groups[k] and k != i and labels[k] == labels[i]})
+    kept = [k for k in range(len(groups)) if groups[k]]
+    return [sorted(groups[k]) for k in kept], [clouds[k] for k in kept], [labels[k] for k in kept]
 
 
 def extent(values: np.ndarray, robust: bool) -> tuple[float, float]:
@@ -224,25 +310,16 @@ class Geometry:
     # --- spatial measurements ------------------------------------------------------------------------------
 
     def closest_point_distance(self, points_a, points_b, *, robust: bool = True) -> Distance:
-        """Nearest-surface gap (m) with witness points: the minimum, or if robust the 10th-smallest distance
-        from a point to its 5th-nearest point in the other set."""
-        a, b = self._points(points_a, robust, "points_a"), self._points(points_b, robust, "points_b")
-        if not robust:
-            distance, nearest = cKDTree(b).query(a)
-            i = int(np.argmin(distance))
-            return Distance(float(distance[i]), a[i], b[nearest[i]], self._world, "minimum over all point pairs")
-        best = None
-        for source, target, swap in ((a, b, False), (b, a, True)):
-            k = min(CLOSEST_NEIGHBOUR, len(target))
-            distance, neighbour = cKDTree(target).query(source, k=k)
-            distance, neighbour = distance.reshape(len(source), k)[:, -1], neighbour.reshape(len(source), k)[:, -1]
-            rank = min(CLOSEST_RANK, math.ceil(CLOSEST_SHARE * len(source)))
-            i = int(np.argpartition(distance, rank - 1)[rank - 1])
-            if best is None or distance[i] < best[0]:
-                pair = (target[neighbour[i]], source[i]) if swap else (source[i], target[neighbour[i]])
-                best = (float(distance[i]), *pair)
-        method = f"robust: {CLOSEST_RANK}th-smallest distance to a {CLOSEST_NEIGHBOUR}th-nearest point, strays removed"
-        return Distance(best[0], best[1], best[2], self._world, method)
+        """Nearest-surface gap (m), min over point pairs; robust: only points near their set's bulk with 3 close
+        neighbours."""
+        a, b = as_points(points_a, "points_a"), as_points(points_b, "points_b")
+        if robust:
+            a, b = supported(drop_far(a)), supported(drop_far(b))
+        distance, nearest = cKDTree(b).query(a)
+        i = int(np.argmin(distance))
+        method = f"robust: minimum over points with {SUPPORT_NEIGHBOURS} close neighbours" if robust else (
+            "minimum over all point pairs")
+        return Distance(float(distance[i]), a[i], b[nearest[i]], self._world, method)
 
     def centroid_distance(self, points_a, points_b, *, robust: bool = True) -> Distance:
         """Distance (m) between the per-axis median points."""
@@ -348,19 +425,24 @@ class Geometry:
         turn = "none" if abs(yaw) < TURN_DEAD_BAND_DEG else ("left" if yaw > 0 else "right")
         return CameraMotion(translation, float(np.linalg.norm(translation)), yaw, turn, self._world)
 
-    def count_instances(self, point_sets, merge_distance: float = 0.3) -> InstanceCount:
-        """Count objects among detections (point sets/points), merging median centres within merge_distance m."""
-        if len(point_sets) == 0:
-            return InstanceCount(0, [], np.zeros((0, 3)), self._world)
-        centres = np.array([np.median(self._points(s, True, f"point_sets[{i}]"), axis=0)
-                            for i, s in enumerate(point_sets)])
-        pairs = cKDTree(centres).query_pairs(merge_distance, output_type="ndarray")
-        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(centres), len(centres)))
-        count, labels = connected_components(graph, directed=False)
-        order = list(dict.fromkeys(labels.tolist()))  # groups in order of their first detection
-        groups = [np.flatnonzero(labels == label).tolist() for label in order]
-        merged = np.array([centres[g].mean(axis=0) for g in groups])
-        return InstanceCount(int(count), groups, merged, self._world)
+    def count_instances(self, point_sets, merge_distance: float = 0.05, *, labels=None,
+                        reconstruction: Reconstruction | None = None) -> InstanceCount:
+        """Count objects in point-set detections, pooling overlaps (merge_distance m) and, given a
+        reconstruction, gaps no view sees into; only equal labels pool (one per set)."""
+        clouds = [voxel_centres(as_points(s, f"point_sets[{i}]"), COUNT_VOXEL) for i, s in enumerate(point_sets)]
+        labels = [None] * len(clouds) if labels is None else list(labels)
+        if len(labels) != len(clouds):
+            raise ValueError(f"labels has {len(labels)} entries for {len(clouds)} point sets")
+        groups, clouds, labels = pool_best_first(clouds, labels, lambda a, b: overlap(a, b, merge_distance),
+                                                 COUNT_OVERLAP)
+        if reconstruction is not None:
+            if reconstruction.world_frame != self._world:
+                raise ValueError(f"the reconstruction is in {reconstruction.world_frame!r}, the points in {self._world!r}")
+            views = [(view, frame_lookup(self._frames, index).distortion) for index, view in reconstruction.views.items()]
+            hidden, clouds, labels = pool_best_first(clouds, labels, lambda a, b: hidden_share(a, b, views), HIDDEN_SHARE)
+            groups = [sorted(i for k in group for i in groups[k]) for group in hidden]
+        centres = np.array([np.median(cloud, axis=0) for cloud in clouds]).reshape(-1, 3)
+        return InstanceCount(len(groups), groups, centres, self._world)
 
     def render_bev(self, objects=None, frame_indices=None, title: str = "") -> Image.Image:
         """Top-down PIL image of {label: points | Box3D} and key-frame cameras, with scale bar."""

@@ -181,7 +181,7 @@ class InstanceCount:
 
     count: int
     groups: list[list[int]]
-    centers: np.ndarray  # (count, 3) merged object centres (m)
+    centers: np.ndarray  # (count, 3) per-axis median of each object's pooled voxels (m)
     frame: str
 
     def __int__(self) -> int:
