@@ -2,8 +2,8 @@
 # Install spatialclaw_ros (ROS-free core, sandbox layers, synthetic scenes, test tools) into a venv.
 # Idempotent; a fresh Debian 12 / Ubuntu machine with Python 3.10+ and PyPI access is enough.
 # --with-models adds PyTorch 2.13, Depth Anything 3 (the `da3` reconstruction backend, and onnx + onnxruntime for
-# its `da3-onnx` export) and SAM 3 (the `sam3` segmentation backend). Where pip would fetch a CUDA build of torch and you want CPU only, point pip at
-# PyTorch's CPU wheel index first.
+# its `da3-onnx` export) and SAM 3 (the `sam3` segmentation backend). Where pip would fetch a CUDA build of torch
+# and you want CPU only, point pip at PyTorch's CPU wheel index first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${SPATIALCLAW_VENV:-$root/.venv}

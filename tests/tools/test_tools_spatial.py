@@ -64,7 +64,7 @@ def test_closest_point_distance_exact_and_robust(geo):
 
 
 def test_robust_closest_point_distance_is_not_biased_on_clean_surfaces(geo):
-    """1 cm sampling: the robust gap is the exact one (the old 5th-nearest-point statistic added 1.6-4 mm here)."""
+    """1 cm sampling: the robust gap is the exact one (a k-th nearest point or a rank statistic would add mm)."""
     a = box_surface([0, 0, 0.2], CUBE)
     face_to_face = geo.closest_point_distance(a, box_surface([0.41, 0, 0.2], CUBE))
     assert face_to_face.value_m == pytest.approx(0.01, abs=5e-4)

@@ -77,16 +77,20 @@ def processed_size(frame_hw: tuple[int, int], process_res: int, patch_size: int)
     return tuple(_nearest_multiple(max(1, round(side * scale)), patch_size) for side in frame_hw)
 
 
+def _resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``rgb`` at (height, width) as DA3 resizes: cubic when either side grows, area otherwise; unchanged if equal."""
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    enlarge = height > rgb.shape[0] or width > rgb.shape[1]
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
+
+
 def preprocess(rgb: np.ndarray, spec: DA3OnnxSpec) -> np.ndarray:
     """(3, h, w) float32 model input from (H, W, 3) uint8 RGB, as DA3's InputProcessor makes it: the same two cv2
-    resizes (cubic when enlarging, area otherwise) and ImageNet normalisation."""
+    resizes (long side to process_res, then onto the patch grid) and ImageNet normalisation."""
     scale = spec.process_res / max(rgb.shape[:2])
-    if scale != 1.0:
-        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA)
-    if rgb.shape[:2] != (spec.height, spec.width):
-        enlarge = spec.height > rgb.shape[0] or spec.width > rgb.shape[1]
-        rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
+    rgb = _resize(rgb, max(1, round(rgb.shape[0] * scale)), max(1, round(rgb.shape[1] * scale)))
+    rgb = _resize(rgb, spec.height, spec.width)
     unit = rgb.astype(np.float32) / np.float32(255)
     normalised = (unit - np.float32(spec.mean)) / np.float32(spec.std)
     return np.ascontiguousarray(normalised.transpose(2, 0, 1))
