@@ -20,6 +20,7 @@ from spatialclaw_ros.kernel.host import HostError, HostRequest  # noqa: E402
 from spatialclaw_ros.kernel.pool import KernelPool  # noqa: E402
 from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
 from spatialclaw_ros.perception.alignment import align_poses  # noqa: E402
+from spatialclaw_ros.perception.backends import BackendChoice  # noqa: E402
 from spatialclaw_ros.perception.camera import backproject  # noqa: E402
 from spatialclaw_ros.perception.da3 import (DA3Backend, camera_to_world, resize_map, scale_intrinsics,  # noqa: E402
                                             unit_confidence)
@@ -132,7 +133,7 @@ def test_host_service_round_trip(backend, frames):
 
 def test_kernel_cell_reconstructs_and_segments_through_the_host_service(backend, frames):
     """A cell in a real sandboxed kernel: tools.Reconstruct and a single-frame box prompt on the da3 backend."""
-    question = FrameSet(frames=frames, extra={"perception": {"reconstruction": "da3", "segmentation": "classical"}})
+    question = FrameSet(frames=frames)
     handler = reconstruction_handler(question, backend)
     asked: list[list[int]] = []
 
@@ -145,7 +146,8 @@ def test_kernel_cell_reconstructs_and_segments_through_the_host_service(backend,
             "print(recon.alignment_residual_m, float(recon.depth[1][60, 80]), recon.points[0].shape)\n"
             "m = tools.SAM3.segment_image_by_box(InputImages[1], [40, 30, 120, 90])\n"
             "print(m.masks.shape, len(m.get_masked_points(recon, 1)) > 0)\n")
-    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(question, {SERVICE: recording}) as session:
+    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(
+            question, {SERVICE: recording}, backends=BackendChoice("da3", "classical")) as session:
         result = session.execute(code, timeout_s=300)
     assert result.status == CellStatus.OK, result.error
     direct = backend.reconstruct(frames)

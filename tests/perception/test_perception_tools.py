@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from spatialclaw_ros.frames import Frame, FrameSet
+from spatialclaw_ros.perception.backends import BackendChoice
 from spatialclaw_ros.tools import build_toolbox
 
 from analytic import PANEL_X, panel_frame
@@ -92,10 +93,9 @@ def test_render_bev_draws_objects_from_a_mask(question):
 
 def test_backends_follow_metadata_perception():
     frame, _ = panel_frame()
-    chosen = build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "sensor",
-                                                                   "segmentation": "classical"}}), None)
+    chosen = build_toolbox(FrameSet([frame]), None, BackendChoice("sensor", "classical"))
     assert (chosen.Reconstruct.backend, chosen.SAM3.backend) == ("sensor", "classical")
     with pytest.raises(ValueError, match="unknown reconstruction backend 'vggt'; available: da3, da3-onnx, sensor"):
-        build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "vggt"}}), None)
+        build_toolbox(FrameSet([frame]), None, BackendChoice(reconstruction="vggt"))
     with pytest.raises(ValueError, match="needs a host connection"):
-        build_toolbox(FrameSet([frame], extra={"perception": {"reconstruction": "da3"}}), None)
+        build_toolbox(FrameSet([frame]), None, BackendChoice(reconstruction="da3"))

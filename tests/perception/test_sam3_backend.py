@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,8 +22,8 @@ from spatialclaw_ros.config import KernelConfig  # noqa: E402
 from spatialclaw_ros.kernel.host import HostError, HostReply, HostRequest  # noqa: E402
 from spatialclaw_ros.kernel.pool import KernelPool  # noqa: E402
 from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
-from spatialclaw_ros.perception.backends import (BoxPrompt, PointPrompt, TextPrompt, prompt_from_payload,  # noqa: E402
-                                                 prompt_payload)
+from spatialclaw_ros.perception.backends import (BackendChoice, BoxPrompt, PointPrompt, TextPrompt,  # noqa: E402
+                                                 prompt_from_payload, prompt_payload)
 from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE, segmentation_handler  # noqa: E402
 from spatialclaw_ros.perception.sam3 import (BPE_FILE, CHECKPOINT_PREFIXES, SAM3Model, build_model,  # noqa: E402
                                              checkpoint_state, default_bpe_path, load_checkpoint)
@@ -177,7 +176,6 @@ def test_host_service_round_trip_and_refusals(sam3, scene):
 
 def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, scene):
     scene_, rendered, frames = scene
-    frames = replace(frames, extra={**frames.extra, "perception": {"reconstruction": "sensor", "segmentation": "sam3"}})
     handler = segmentation_handler(sam3)
     requests: list[dict] = []
 
@@ -194,7 +192,8 @@ def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, s
         f"v = tools.SAM3.segment_video_by_box({box}, labels=['chair'], prompt_frame_idx=1)\n"
         "print(v.frame_indices, v.masks.shape)\n"
     )
-    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(frames, {SEGMENT_SERVICE: recording}) as session:
+    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(
+            frames, {SEGMENT_SERVICE: recording}, backends=BackendChoice("sensor", "sam3")) as session:
         result = session.execute(code, timeout_s=600)
     assert result.status == CellStatus.OK, result.error
     [direct] = sam3.segment(frames.frames[1].rgb, BoxPrompt(tuple(float(v) for v in box)))

@@ -1,4 +1,5 @@
-"""Configuration: typed dataclasses loaded from a YAML file, then the environment.
+"""Configuration: every setting declared once, as typed dataclass fields with a description and the values
+they accept; the CLI's YAML file and the ROS node's parameters both come from these declarations.
 
 Precedence (later wins): defaults, the YAML file, environment variables
 (``SPATIALCLAW_BASE_URL``, ``SPATIALCLAW_MODEL``, ``SPATIALCLAW_API_KEY``, falling back to
@@ -8,7 +9,9 @@ Precedence (later wins): defaults, the YAML file, environment variables
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,128 +19,213 @@ from typing import Any
 import yaml
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What a declared setting means and accepts: an inclusive numeric range, a set of choices, and whether a
+    running node may change it (``read_only``)."""
+
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        """ValueError naming ``name`` when ``value`` is non-finite, out of range or not a choice."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"config key '{name}' must be finite, got {value}")
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            raise ValueError(f"config key '{name}' = {value} is outside [{self.low}, {self.high}]")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"config key '{name}' = {value!r} is not one of {', '.join(self.choices)}")
+
+
+def setting(default: Any, description: str, *, low: float | None = None, high: float | None = None,
+            choices: tuple[str, ...] = (), read_only: bool = False) -> Any:
+    """Declare a setting of a config section: its default (whose type is the setting's type) and its Setting."""
+    return field(default=default, metadata={"setting": Setting(description, low, high, tuple(choices), read_only)})
+
+
+def section(factory, description: str) -> Any:
+    """Declare a nested section (a dataclass of settings) with what it groups."""
+    return field(default_factory=factory, metadata={"section": description})
+
+
 @dataclass
 class RoleConfig:
     """Sampling settings for one conversation role."""
 
-    model: str = ""  # empty: the endpoint's default model (ModelConfig.model)
-    temperature: float = 0.2
-    max_tokens: int = 2048
-    timeout_s: float = 120.0
+    model: str = setting("", "model name for this role; empty = model.model (or the endpoint's first model)")
+    temperature: float = setting(0.2, "sampling temperature", low=0.0, high=2.0)
+    max_tokens: int = setting(2048, "longest reply, in tokens", low=1, high=1_000_000)
+    timeout_s: float = setting(120.0, "limit for one request, in seconds (timeouts are not retried)", low=0.1,
+                               high=86400.0)
 
 
 @dataclass
 class ModelConfig:
-    base_url: str = "http://localhost:8000/v1"
-    model: str = ""
-    api_key: str = field(default="", repr=False)
-    max_retries: int = 3  # on 429, 5xx and connection errors, with exponential backoff
-    stream: bool = False
-    main: RoleConfig = field(default_factory=RoleConfig)
-    planner: RoleConfig = field(default_factory=lambda: RoleConfig(max_tokens=1024))
-    vlm: RoleConfig = field(default_factory=lambda: RoleConfig(temperature=0.0, max_tokens=1024))
+    """The OpenAI-compatible endpoint and its three conversations."""
+
+    base_url: str = setting("http://localhost:8000/v1", "OpenAI-compatible endpoint (vLLM, Ollama, NIM, OpenAI)")
+    model: str = setting("", "model name; empty = the first model the endpoint lists")
+    api_key: str = field(default="", repr=False)  # from the environment only: never a YAML key or ROS parameter
+    max_retries: int = setting(3, "retries on 429, 5xx and connection errors, with exponential backoff", low=0,
+                               high=20)
+    stream: bool = setting(False, "stream replies (server-sent events)")
+    main: RoleConfig = section(RoleConfig, "the code-writing conversation")
+    planner: RoleConfig = section(lambda: RoleConfig(max_tokens=1024), "the text-only plan")
+    vlm: RoleConfig = section(lambda: RoleConfig(temperature=0.0, max_tokens=1024),
+                              "vlm.locate / vlm.ask_with_thinking")
 
 
 @dataclass
 class ContextBudget:
     """What the history sent to the model may hold; older material is shrunk first."""
 
-    max_tokens: int = 48000  # estimated prompt tokens per main call
-    max_images: int = 24  # images per main call, key frames included
-    thumbnail_px: int = 256  # long side of an older image once thumbnailed
-    keep_recent_steps: int = 4  # steps whose outputs and images are kept in full
+    max_tokens: int = setting(48000, "estimated prompt tokens per main call (text chars/4 + per-image estimate)",
+                              low=1000, high=10_000_000)
+    max_images: int = setting(24, "images per main call, key frames included", low=1, high=1000)
+    thumbnail_px: int = setting(256, "long side of an older image once thumbnailed (then dropped with a note)",
+                                low=16, high=4096)
+    keep_recent_steps: int = setting(4, "newest steps whose outputs and images are kept whole", low=0, high=1000)
 
 
 @dataclass
 class AgentConfig:
-    max_steps: int = 30
-    max_key_frames: int = 32
-    deadline_s: float = 900.0  # wall clock per question
-    cell_timeout_s: float = 120.0
-    output_budget_chars: int = 4000  # stdout+stderr per observation, head and tail kept
-    image_max_side: int = 1024
-    plan: bool = True
-    sessions_dir: str = "spatialclaw_sessions"
-    context: ContextBudget = field(default_factory=ContextBudget)
+    """The question loop: steps, deadlines, observations and where sessions are logged."""
+
+    max_steps: int = setting(30, "most reasoning steps (cells) per question", low=1, high=1000)
+    max_key_frames: int = setting(32, "most key frames handed to the model", low=1, high=1000)
+    deadline_s: float = setting(900.0, "wall clock per question, in seconds", low=1.0, high=604800.0)
+    cell_timeout_s: float = setting(120.0, "limit for one cell, in seconds", low=0.1, high=86400.0)
+    output_budget_chars: int = setting(4000, "stdout+stderr per observation (head and tail kept)", low=100,
+                                       high=10_000_000)
+    image_max_side: int = setting(1024, "long side of images sent to the model, in pixels", low=16, high=8192)
+    plan: bool = setting(True, "ask the planner for a text-only plan first")
+    sessions_dir: str = setting("spatialclaw_sessions", "directory of the session logs")
+    context: ContextBudget = section(ContextBudget, "what one main call may carry")
 
 
 @dataclass
 class KernelConfig:
-    pool_size: int = 1  # warm kernel processes kept ready
-    memory_limit_mb: int = 8192  # RLIMIT_AS of a kernel process
-    cpu_limit_s: int = 1800  # RLIMIT_CPU of a kernel process (one question)
-    file_size_limit_mb: int = 256  # RLIMIT_FSIZE: largest file a cell may write in its scratch dir
-    interrupt_grace_s: float = 1.0  # after SIGINT at a timeout, wait this long before a hard kill
-    restore_after_restart: bool = True  # re-run earlier successful cells after a restart
-    static_check: bool = True  # only tests turn this off, to exercise the OS layer alone
-    os_sandbox: bool = True
+    """The sandboxed kernel processes that run the cells."""
+
+    pool_size: int = setting(1, "warm kernel processes kept ready", low=0, high=64, read_only=True)
+    memory_limit_mb: int = setting(8192, "address space of a kernel process (RLIMIT_AS), in MB", low=256,
+                                   high=1_048_576, read_only=True)
+    cpu_limit_s: int = setting(1800, "CPU time of a kernel process, one question (RLIMIT_CPU), in seconds", low=1,
+                               high=604800, read_only=True)
+    file_size_limit_mb: int = setting(256, "largest file a cell may write in its scratch dir (RLIMIT_FSIZE), in MB",
+                                      low=1, high=1_048_576, read_only=True)
+    interrupt_grace_s: float = setting(1.0, "after SIGINT at a timeout, wait this long before a hard kill", low=0.0,
+                                       high=600.0, read_only=True)
+    restore_after_restart: bool = setting(True, "re-run earlier successful cells after a restart", read_only=True)
+    static_check: bool = setting(True, "refuse unsafe cells before they run (tests turn it off to test the OS "
+                                       "layer alone)", read_only=True)
+    os_sandbox: bool = setting(True, "isolate kernel processes with the OS sandbox layers", read_only=True)
 
 
 @dataclass
 class DA3Config:
     """Depth Anything 3 (``perception.reconstruction: da3``); it runs in the parent process, not the kernel."""
 
-    model_dir: str = ""  # a save_pretrained directory (see models/README.md); required
-    process_res: int = 504  # the model's input resolution (long side)
-    device: str = "cpu"  # "cuda" where torch has a GPU
+    model_dir: str = setting("", "a save_pretrained directory (see models/README.md); required for da3",
+                             read_only=True)
+    process_res: int = setting(504, "the model's input resolution (long side), in pixels", low=14, high=4096,
+                               read_only=True)
+    device: str = setting("cpu", "torch device: cpu, or cuda where torch has a GPU", read_only=True)
 
 
 @dataclass
 class DA3OnnxConfig:
     """Depth Anything 3 from an ONNX export (``perception.reconstruction: da3-onnx``); it runs in the parent process."""
 
-    onnx_path: str = ""  # a FILE.onnx from models/export_da3_onnx.py (FILE.onnx.data, FILE.json beside it); required
-    providers: str = ""  # comma-separated onnxruntime providers, first preferred; empty: CUDA where available, then CPU
+    onnx_path: str = setting("", "FILE.onnx from models/export_da3_onnx.py (FILE.onnx.data and FILE.json beside "
+                                 "it); required for da3-onnx", read_only=True)
+    providers: str = setting("", "comma-separated onnxruntime providers, first preferred; empty = CUDA where "
+                                 "available, then CPU", read_only=True)
 
 
 @dataclass
 class SAM3Config:
     """SAM 3 (``perception.segmentation: sam3``); it runs in the parent process, not the kernel."""
 
-    checkpoint: str = ""  # the official sam3.pt (see models/README.md); required
-    bpe_path: str = ""  # the tokenizer's bpe_simple_vocab_16e6.txt.gz; empty: open_clip_torch's copy
-    device: str = "cpu"  # "cuda" where torch has a GPU
-    cache_mb: int = 2048  # encoder outputs kept: about 370 MB per image (fp32), under 1 MB per phrase
+    checkpoint: str = setting("", "the official sam3.pt (see models/README.md); required for sam3", read_only=True)
+    bpe_path: str = setting("", "the tokenizer's bpe_simple_vocab_16e6.txt.gz; empty = open_clip_torch's copy",
+                            read_only=True)
+    device: str = setting("cpu", "torch device: cpu, or cuda where torch has a GPU", read_only=True)
+    cache_mb: int = setting(2048, "encoder outputs kept: about 370 MB per image (fp32), under 1 MB per phrase",
+                            low=0, high=1_048_576, read_only=True)
+
+
+RECONSTRUCTION_BACKENDS = ("sensor", "da3", "da3-onnx")
+SEGMENTATION_BACKENDS = ("classical", "sam3")
 
 
 @dataclass
 class PerceptionConfig:
     """Which backends the kernel's tools.Reconstruct and tools.SAM3 use (Metadata.perception says so too)."""
 
-    reconstruction: str = "sensor"  # sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3 | da3-onnx
-    segmentation: str = "classical"  # classical: weight-free GrabCut refined with depth | sam3: SAM 3
-    da3: DA3Config = field(default_factory=DA3Config)
-    da3_onnx: DA3OnnxConfig = field(default_factory=DA3OnnxConfig)
-    sam3: SAM3Config = field(default_factory=SAM3Config)
+    reconstruction: str = setting("sensor", "sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3 | "
+                                            "da3-onnx: its ONNX export", choices=RECONSTRUCTION_BACKENDS,
+                                  read_only=True)
+    segmentation: str = setting("classical", "classical: weight-free GrabCut refined with depth | sam3: SAM 3",
+                                choices=SEGMENTATION_BACKENDS, read_only=True)
+    da3: DA3Config = section(DA3Config, "Depth Anything 3 (torch)")
+    da3_onnx: DA3OnnxConfig = section(DA3OnnxConfig, "Depth Anything 3 (onnxruntime)")
+    sam3: SAM3Config = section(SAM3Config, "SAM 3 (torch)")
 
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    kernel: KernelConfig = field(default_factory=KernelConfig)
-    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    """Every setting of the core (the ROS node adds its own sections on top)."""
+
+    model: ModelConfig = section(ModelConfig, "the model endpoint")
+    agent: AgentConfig = section(AgentConfig, "the question loop")
+    kernel: KernelConfig = section(KernelConfig, "the sandboxed kernel")
+    perception: PerceptionConfig = section(PerceptionConfig, "perception backends")
+
+
+@dataclass(frozen=True)
+class DeclaredSetting:
+    """One setting of a config tree: its dotted name, current value and declaration."""
+
+    name: str
+    value: Any
+    setting: Setting
+
+
+def declared_settings(config: Any, prefix: str = "") -> Iterator[DeclaredSetting]:
+    """Every declared setting under ``config`` (a config dataclass), depth first, in declaration order."""
+    for item in dataclasses.fields(config):
+        name = f"{prefix}{item.name}"
+        value = getattr(config, item.name)
+        if "section" in item.metadata:
+            yield from declared_settings(value, name + ".")
+        elif "setting" in item.metadata:
+            yield DeclaredSetting(name, value, item.metadata["setting"])
 
 
 def _merge(obj: Any, values: dict, where: str) -> Any:
-    """Return a copy of dataclass ``obj`` with ``values`` applied; unknown keys are an error."""
+    """Return a copy of dataclass ``obj`` with ``values`` applied; unknown keys and bad values are errors."""
     if not isinstance(values, dict):
         raise ValueError(f"config section '{where}' must be a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(obj)}
+    known = {f.name: f for f in dataclasses.fields(obj) if "setting" in f.metadata or "section" in f.metadata}
     updates = {}
     for key, value in values.items():
         if key not in known:
             raise ValueError(f"unknown config key '{where}.{key}' (known: {', '.join(sorted(known))})")
         current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+        if "section" in known[key].metadata:
             updates[key] = _merge(current, value or {}, f"{where}.{key}")
-        else:
-            expected = type(current)
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, expected):
-                raise ValueError(f"config key '{where}.{key}' must be {expected.__name__}, got {value!r}")
-            updates[key] = value
+            continue
+        expected = type(current)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ValueError(f"config key '{where}.{key}' must be {expected.__name__}, got {value!r}")
+        known[key].metadata["setting"].check(f"{where}.{key}", value)
+        updates[key] = value
     return dataclasses.replace(obj, **updates)
 
 

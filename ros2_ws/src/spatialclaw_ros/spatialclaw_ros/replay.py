@@ -13,11 +13,12 @@ from pathlib import Path
 
 from .config import KernelConfig
 from .frames import FrameSet
-from .kernel.host import HostError, HostHandler, HostReply, HostRequest
+from .kernel.host import ANSWER_SERVICE, HostError, HostHandler, HostReply, HostRequest
 from .kernel.pool import KernelPool
+from .perception.backends import BackendChoice
 from .session_log.log import INPUTS_DIR, read_trace
 
-REPLAYED_SERVICES = ("vlm.locate", "vlm.ask_with_thinking", "answer")
+REPLAYED_SERVICES = ("vlm.locate", "vlm.ask_with_thinking", ANSWER_SERVICE)
 
 
 @dataclass
@@ -58,7 +59,7 @@ def _recorded_replies(events: list[dict]) -> dict[str, deque]:
             replies[event["service"]].append(
                 HostError(event["error"]) if event.get("error") else HostReply(payload={"result": event["result"]}))
         elif event["kind"] == "answer_check":
-            replies["answer"].append(HostReply(payload={"accepted": event["accepted"], "reason": event["reason"],
+            replies[ANSWER_SERVICE].append(HostReply(payload={"accepted": event["accepted"], "reason": event["reason"],
                                                         "answer": event.get("answer")}))
     return replies
 
@@ -88,7 +89,8 @@ def replay_session(session_dir: str | Path, kernel: KernelConfig) -> ReplayRepor
     comparisons = []
     with KernelPool(kernel) as pool:
         with pool.session(frames, _handlers(_recorded_replies(events)),
-                          image_max_side=question["image_max_side"]) as session:
+                          image_max_side=question["image_max_side"],
+                          backends=BackendChoice(**question["backends"])) as session:
             for cell in cells:
                 result = session.execute(cell["code"], timeout_s=question["cell_timeout_s"])
                 comparisons.append(StepComparison(

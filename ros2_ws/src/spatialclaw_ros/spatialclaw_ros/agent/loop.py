@@ -18,12 +18,13 @@ from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
 from ..config import Config
 from ..frames import FrameSet
-from ..kernel.host import HostReply, HostRequest
+from ..kernel.host import ANSWER_SERVICE, HostReply, HostRequest
 from ..kernel.pool import KernelPool
 from ..kernel.results import CellResult, CellStatus
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
+from ..perception.backends import BackendChoice
 from ..perception.model_service import host_handlers
 from ..session_log.log import SessionLog
 from ..session_log.report import write_report
@@ -119,9 +120,7 @@ class _Question:
         self.model = agent.model
         self.pool = agent.pool
         self.question = question
-        perception = {"reconstruction": self.config.perception.reconstruction,
-                      "segmentation": self.config.perception.segmentation}
-        self.frames = replace(frames, extra={**frames.extra, "perception": perception})  # Metadata.perception
+        self.frames = frames
         self.choices = list(choices)
         self.on_event = on_event
         self.max_steps = self.config.agent.max_steps if max_steps is None else max_steps
@@ -231,11 +230,13 @@ class _Question:
         agent_config = self.config.agent
         self.spec = analyse_question(self.question, self.choices)
         self.log.save_inputs(self.frames)
+        backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
         selected = key_frames(self.frames, min(agent_config.max_key_frames, agent_config.context.max_images))
         key_blocks = key_frame_blocks(selected, agent_config.image_max_side)
         self.log.event("question", question=self.question, choices=self.choices, metadata=self.frames.metadata(),
                        spec=self.spec, max_steps=self.max_steps, deadline_s=self.deadline_s,
                        cell_timeout_s=agent_config.cell_timeout_s, image_max_side=agent_config.image_max_side,
+                       backends=backends,
                        key_frames=[{"label": block.label, "file": self.log.save_image(f"key_{frame.index}", block.png)}
                                    for frame, block in zip(selected, key_blocks)])
         plan = self.plan() if agent_config.plan else ""
@@ -248,9 +249,10 @@ class _Question:
         except (ImportError, ValueError) as error:
             raise AgentFailure(ErrorCode.INVALID_INPUT,
                                f"perception backend '{self.config.perception.reconstruction}': {error}") from error
-        handlers = {**vlm.handlers(), "answer": self.check_returned_answer, **perception}
+        handlers = {**vlm.handlers(), ANSWER_SERVICE: self.check_returned_answer, **perception}
         with _kernel_failures():
-            session = self.pool.session(self.frames, handlers, image_max_side=agent_config.image_max_side)
+            session = self.pool.session(self.frames, handlers, image_max_side=agent_config.image_max_side,
+                                        backends=backends)
         with session:
             for step in range(1, self.max_steps + 1):
                 self.steps = step

@@ -12,10 +12,13 @@ from typing import Callable
 
 import numpy as np
 
+#: The host service ``ReturnAnswer`` calls; an accepted reply ``{"accepted": True, "answer": {...}}`` ends the cell.
+ANSWER_SERVICE = "answer"
+
 
 @dataclass
 class HostRequest:
-    service: str  # e.g. "vlm.locate", "vlm.ask_with_thinking", "answer"
+    service: str  # e.g. "vlm.locate", "vlm.ask_with_thinking", ANSWER_SERVICE
     payload: dict  # JSON-safe
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 

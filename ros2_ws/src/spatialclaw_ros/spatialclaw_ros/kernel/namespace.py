@@ -7,6 +7,7 @@ docstrings and signatures here are what the system prompt documents (see ``PROMP
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -19,8 +20,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..frames import FrameSet
+from ..perception.backends import BackendChoice
 from ..imaging import encode_png, frame_image, to_rgb_array
-from .host import HostClient
+from .host import ANSWER_SERVICE, HostClient
 
 #: Python types ReturnAnswer passes to the parent unchanged.
 ANSWER_TYPES = (str, bool, int, float)
@@ -239,21 +241,21 @@ def ReturnAnswer(answer, unit: str | None = None, evidence=None) -> None:  # noq
         raise TypeError(f"unit must be a string such as 'm', got {type(unit).__name__}")
     value = _plain_answer(answer)
     payload = {"value": value, "unit": unit, "points": _evidence_points(evidence)}
-    reply = _bound().host.call("answer", payload)
+    reply = _bound().host.call(ANSWER_SERVICE, payload)
     if reply.payload.get("accepted"):
         raise AnswerAccepted()
     raise AnswerRefused(reply.payload.get("reason") or "the answer was refused")
 
 
-def build_namespace(frames: FrameSet, host: HostClient) -> dict:
-    """The globals a question's cells run in (``tools`` comes from spatialclaw_ros.tools)."""
+def build_namespace(frames: FrameSet, host: HostClient, backends: BackendChoice) -> dict:
+    """The globals a question's cells run in (``tools`` comes from spatialclaw_ros.tools, on ``backends``)."""
     from ..tools import build_toolbox
 
     return {
         "__name__": "__cell__",
         "InputImages": input_images(frames),
-        "Metadata": Metadata(frames.metadata()),
-        "tools": build_toolbox(frames, host),
+        "Metadata": Metadata({**frames.metadata(), "perception": dataclasses.asdict(backends)}),
+        "tools": build_toolbox(frames, host, backends),
         "show": show,
         "vlm": VLM(host),
         "ReturnAnswer": ReturnAnswer,

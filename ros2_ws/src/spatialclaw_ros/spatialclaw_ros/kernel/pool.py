@@ -11,9 +11,11 @@ import weakref
 
 from ..config import KernelConfig
 from ..frames import FrameSet
+from ..perception.backends import BackendChoice
 from .host import HostHandler
 from .process import WorkerProcess
 from .session import KernelSession
+from .start import KernelInit
 
 
 class KernelPool:
@@ -99,10 +101,11 @@ class KernelPool:
             return self.acquire()
         return worker
 
-    def session(self, frames: FrameSet, handlers: dict[str, HostHandler], *,
-                image_max_side: int = 1024) -> KernelSession:
-        """A new session for one question on a fresh worker; close it (or use ``with``) when done."""
-        session = KernelSession(self, self.acquire(), frames, handlers, image_max_side=image_max_side)
+    def session(self, frames: FrameSet, handlers: dict[str, HostHandler], *, image_max_side: int = 1024,
+                backends: BackendChoice = BackendChoice()) -> KernelSession:
+        """A new session for one question on a fresh worker, its tools on ``backends``; close it (or use ``with``)."""
+        init = KernelInit(image_max_side, backends)
+        session = KernelSession(self, self.acquire(), frames, handlers, init)
         with self._changed:
             self._sessions.add(session)
         return session

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from ..cancel import CancelToken
 from ..frames import FrameSet
 from . import protocol
-from .host import HostError, HostHandler, HostReply, HostRequest
+from .host import ANSWER_SERVICE, HostError, HostHandler, HostReply, HostRequest
 from .process import Event, WorkerProcess
+from .start import KernelInit
 from .results import CellResult, CellStatus, RestartReport, ShownImage, VariableChanges, VariableSummary
 from .static_check import check_cell, rejection_message
 
@@ -127,12 +128,12 @@ class KernelSession:
     """A question's persistent kernel: one fresh worker, killed when the session closes."""
 
     def __init__(self, pool: "KernelPool", worker: WorkerProcess, frames: FrameSet,
-                 handlers: dict[str, HostHandler], image_max_side: int = 1024) -> None:
+                 handlers: dict[str, HostHandler], init: KernelInit) -> None:
         self._pool = pool
         self._config = pool.config
         self._frames = frames
         self._handlers = dict(handlers)
-        self._image_max_side = image_max_side
+        self._init = init
         self._history: list[CellRecord] = []
         self._names: set[str] = set()
         self._pending_restart = ""
@@ -145,7 +146,7 @@ class KernelSession:
         """Give ``worker`` the question's frames and wait until its namespace is built."""
         try:
             self._frames.save(worker.scratch)
-            worker.send({"type": "init", "image_max_side": self._image_max_side})
+            worker.send(self._init.header())
             worker.wait_for("initialized", INIT_TIMEOUT_S)
         except BaseException:
             worker.close()
@@ -304,8 +305,8 @@ class KernelSession:
         """Keep a shown image after checking that it is a PNG within the size limit."""
         png = message.blobs.get("png", b"")
         size = png_size(png)
-        if size is None or max(size) > self._image_max_side:
-            run.stderr += f"\n[show(): an image was dropped: not a PNG of at most {self._image_max_side} px]"
+        if size is None or max(size) > self._init.image_max_side:
+            run.stderr += f"\n[show(): an image was dropped: not a PNG of at most {self._init.image_max_side} px]"
         elif len(run.images) == MAX_IMAGES_PER_CELL:
             run.images_dropped += 1
             if run.images_dropped == 1:
@@ -362,7 +363,7 @@ class KernelSession:
         if reply is None or error:
             worker.send({"type": "host_reply", "id": done.request_id, "ok": False, "error": error or "no reply"})
             return
-        if done.service == "answer" and reply.payload.get("accepted"):
+        if done.service == ANSWER_SERVICE and reply.payload.get("accepted"):
             answer = reply.payload.get("answer")
             run.answer = dict(answer) if isinstance(answer, dict) else {}
         worker.send_frame(frame)

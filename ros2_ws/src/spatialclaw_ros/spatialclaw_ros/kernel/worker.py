@@ -34,6 +34,7 @@ from ..frames import FrameSet
 from . import variables
 from .execution import run_cell
 from .namespace import KernelServices, bind_services, build_namespace, show_open_figures
+from .start import INIT, KernelInit
 from .sandbox import SandboxLimits, apply_sandbox, die_with_parent
 from .worker_channel import WorkerChannel
 
@@ -70,17 +71,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def serve(channel: WorkerChannel, scratch: Path, limits: SandboxLimits, gate: InterruptGate) -> None:
     """Build the question's namespace on ``init``, then answer ``execute`` messages until EOF."""
-    init = channel.receive()
-    if init.type != "init":
-        raise RuntimeError(f"expected 'init' from the parent, got '{init.type}'")
+    message = channel.receive()
+    if message.type != INIT:
+        raise RuntimeError(f"expected '{INIT}' from the parent, got '{message.type}'")
+    init = KernelInit.from_header(message.header)
     services = KernelServices(
         host=channel,
         emit_image=lambda label, png: channel.send({"type": "image", "label": label}, blobs={"png": png}),
-        image_max_side=int(init.header["image_max_side"]),
+        image_max_side=init.image_max_side,
     )
     try:
         bind_services(services)
-        namespace = build_namespace(FrameSet.load(scratch), channel)
+        namespace = build_namespace(FrameSet.load(scratch), channel, init.backends)
     except Exception:
         channel.send({"type": "init_error", "error": traceback.format_exc(limit=-3)})
         return

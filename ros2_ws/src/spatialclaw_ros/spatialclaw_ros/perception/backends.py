@@ -31,8 +31,14 @@ SEGMENTATION_BACKENDS: dict[str, str] = {
     "classical": "spatialclaw_ros.perception.classical:ClassicalSegmenter",
     "sam3": "spatialclaw_ros.perception.model_service:HostSegmenter",  # the model runs in the parent
 }
-DEFAULT_RECONSTRUCTION_BACKEND = "sensor"
-DEFAULT_SEGMENTATION_BACKEND = "classical"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The perception backends a question's tools use (tools.Reconstruct, tools.SAM3; ``Metadata.perception``)."""
+
+    reconstruction: str = "sensor"
+    segmentation: str = "classical"
 
 
 class MissingInputError(ValueError):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..frames import FrameSet
 from ..kernel.host import HostClient
+from ..perception.backends import BackendChoice
 from .draw import Draw
 from .geometry import Geometry
 from .graph import Graph
@@ -32,6 +33,7 @@ class ToolContext:
 
     frames: FrameSet
     host: HostClient | None
+    backends: BackendChoice = field(default_factory=BackendChoice)
 
 
 class Toolbox:
@@ -45,6 +47,7 @@ class Toolbox:
         return "tools(" + ", ".join(TOOL_CLASSES) + ")"
 
 
-def build_toolbox(frames: FrameSet, host: HostClient | None) -> Toolbox:
-    """The ``tools`` object for one question's frames; ``host`` reaches the parent for model-backed tools."""
-    return Toolbox(ToolContext(frames=frames, host=host))
+def build_toolbox(frames: FrameSet, host: HostClient | None, backends: BackendChoice = BackendChoice()) -> Toolbox:
+    """The ``tools`` object for one question's frames on ``backends``; ``host`` reaches the parent for model-backed
+    tools."""
+    return Toolbox(ToolContext(frames=frames, host=host, backends=backends))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..frames import Frame
-from ..perception.backends import DEFAULT_RECONSTRUCTION_BACKEND, make_reconstruction_backend
+from ..perception.backends import make_reconstruction_backend
 from ..perception.cache import SHARED_CACHE, CachedReconstructor, PerceptionCache
 from ..perception.reconstruction import Reconstruction
 from .timing import frame_lookup
@@ -16,11 +16,6 @@ if TYPE_CHECKING:
     from . import ToolContext
 
 MAX_FRAMES = 64
-
-
-def configured_backend(context: ToolContext, kind: str, default: str) -> str:
-    """The ``kind`` ("reconstruction" or "segmentation") backend named in the question's Metadata.perception."""
-    return context.frames.extra.get("perception", {}).get(kind, default)
 
 
 def _is_single(items) -> bool:
@@ -86,7 +81,7 @@ class Reconstruct:
 
     def __init__(self, context: ToolContext, *, backend: str | None = None, cache: PerceptionCache = SHARED_CACHE) -> None:
         self._context = context
-        backend = backend or configured_backend(context, "reconstruction", DEFAULT_RECONSTRUCTION_BACKEND)
+        backend = backend or context.backends.reconstruction
         #: Name of the active reconstruction backend ("sensor": measured depth + CameraInfo + TF).
         self.backend = backend
         self._reconstruct = CachedReconstructor(

@@ -8,12 +8,11 @@ import numpy as np
 
 from ..frames import Frame
 from ..imaging import to_rgb_array
-from ..perception.backends import (DEFAULT_RECONSTRUCTION_BACKEND, DEFAULT_SEGMENTATION_BACKEND, BoxPrompt,
-                                   PointPrompt, Prompt, Segment, TextPrompt, make_reconstruction_backend,
+from ..perception.backends import (BoxPrompt, PointPrompt, Prompt, Segment, TextPrompt, make_reconstruction_backend,
                                    make_segmentation_backend)
 from ..perception.cache import SHARED_CACHE, CachedReconstructor, PerceptionCache, frame_content_key
 from ..perception.segmentation import PerFrameMask
-from .reconstruct import MAX_FRAMES, configured_backend, resolve_frames
+from .reconstruct import MAX_FRAMES, resolve_frames
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
@@ -74,8 +73,8 @@ class SAM3:
     def __init__(self, context: ToolContext, *, backend: str | None = None, reconstruction: str | None = None,
                  cache: PerceptionCache = SHARED_CACHE) -> None:
         self._context = context
-        backend = backend or configured_backend(context, "segmentation", DEFAULT_SEGMENTATION_BACKEND)
-        reconstruction = reconstruction or configured_backend(context, "reconstruction", DEFAULT_RECONSTRUCTION_BACKEND)
+        backend = backend or context.backends.segmentation
+        reconstruction = reconstruction or context.backends.reconstruction
         self._cache = cache
         together = context.frames.frames if len(context.frames.frames) <= MAX_FRAMES else None
         reconstructor = CachedReconstructor(
