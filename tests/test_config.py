@@ -29,7 +29,7 @@ def test_yaml_values_override_defaults_and_the_environment_overrides_yaml(tmp_pa
     ("agent:\n  max_steps: true\n", "'config.agent.max_steps' must be int, got True"),
     ("agent:\n  max_steps: 0\n", r"'config.agent.max_steps' = 0 is outside \[1, 1000\]"),
     ("kernel:\n  interrupt_grace_s: .nan\n", "'config.kernel.interrupt_grace_s' must be finite"),
-    ("perception:\n  reconstruction: vggt\n", "'config.perception.reconstruction' = 'vggt' is not one of sensor, da3"),
+    ("perception:\n  reconstruction: vggt\n", "'config.perception.reconstruction': 'vggt' is not one of sensor, da3"),
     ("model:\n  api_key: secret\n", "unknown config key 'config.model.api_key'"),
     ("agent: 3\n", "config section 'config.agent' must be a mapping"),
 ])
@@ -61,3 +61,12 @@ def test_the_backend_choices_are_the_registered_backends():
 
     assert sorted(RECONSTRUCTION_BACKENDS) == sorted(backends.RECONSTRUCTION_BACKENDS)
     assert sorted(SEGMENTATION_BACKENDS) == sorted(backends.SEGMENTATION_BACKENDS)
+
+
+def test_a_list_setting_takes_a_yaml_list_of_its_choices(tmp_path):
+    config = load_config(write(tmp_path, "kernel:\n  optional_layers: [landlock, pid_namespace]\n"), env={})
+    assert config.kernel.optional_layers == ("landlock", "pid_namespace")
+    with pytest.raises(ValueError, match="'config.kernel.optional_layers': 'selinux' is not one of pid_namespace"):
+        load_config(write(tmp_path, "kernel:\n  optional_layers: [selinux]\n"), env={})
+    with pytest.raises(ValueError, match="must be a list of strings, got .landlock."):
+        load_config(write(tmp_path, "kernel:\n  optional_layers: landlock\n"), env={})

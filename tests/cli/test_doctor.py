@@ -3,6 +3,7 @@
 import dataclasses
 
 from spatialclaw_ros.config import Config, KernelConfig, PerceptionConfig, SAM3Config
+from spatialclaw_ros.kernel.layers import SandboxLayer
 from spatialclaw_ros.doctor import check_gpu, check_kernel, check_packages, check_perception, sandbox_checks
 
 
@@ -11,21 +12,29 @@ def test_sandbox_lines_for_a_kernel_without_os_layer():
     config = dataclasses.replace(Config(), kernel=kernel)
     checks = check_kernel(config)
     assert checks[0].name == "kernel" and checks[0].ok and checks[0].required
-    by_name = {check.name: check for check in checks[1:]}
-    static = by_name["sandbox static check"]
-    assert not static.ok and static.detail == "off (kernel.static_check)"
-    for layer in ("sandbox landlock", "sandbox seccomp", "sandbox rlimits", "sandbox no ptrace/core"):
-        assert not by_name[layer].ok and by_name[layer].detail == "not applied (kernel.os_sandbox is off)"
-    assert by_name["sandbox landlock"].line() == "missing sandbox landlock: not applied (kernel.os_sandbox is off)"
+    assert [check.line() for check in checks[1:]] == [
+        "missing sandbox static check: off (kernel.static_check)",
+        "missing sandbox OS layers: not applied (kernel.os_sandbox is off)"]
 
 
-def test_sandbox_lines_name_what_is_missing():
-    checks = sandbox_checks({"static_check": True, "landlock": "unavailable: no ABI", "seccomp": False,
-                             "seccomp_error": "pyseccomp is not installed", "rlimits": {"RLIMIT_AS": 1024},
-                             "dumpable": False})
+def test_sandbox_lines_show_every_layer_of_a_real_kernel():
+    checks = check_kernel(dataclasses.replace(Config(), kernel=KernelConfig(memory_limit_mb=2048)))
+    by_name = {check.name: check for check in checks}
+    assert by_name["kernel"].ok
+    for layer in ("pid_namespace", "sandbox_uid", "landlock", "seccomp"):
+        assert by_name[f"sandbox {layer}"].ok, by_name[f"sandbox {layer}"].line()
+    assert "sees and can name no other process" in by_name["sandbox pid_namespace"].detail
+    assert by_name["sandbox rlimits"].detail.startswith("AS=2147483648, CPU=1800")
+
+
+def test_sandbox_lines_name_an_accepted_missing_layer():
+    layers = [SandboxLayer("pid_namespace", False, False, "unshare: Operation not permitted"),
+              SandboxLayer("seccomp", True, True, "40 syscalls refused")]
+    checks = sandbox_checks(KernelConfig(), layers, {"RLIMIT_AS": 1024})
     assert [(check.ok, check.detail) for check in checks] == [
-        (True, "AST check before every cell"), (False, "unavailable: no ABI"), (False, "pyseccomp is not installed"),
-        (True, "AS=1024"), (True, "process not dumpable")]
+        (True, "AST check before every cell"),
+        (False, "unshare: Operation not permitted (accepted by kernel.optional_layers)"),
+        (True, "40 syscalls refused"), (True, "AS=1024")]
 
 
 def test_optional_parts_are_never_required():

@@ -44,25 +44,25 @@ def listener():
     server.close()
 
 
-def test_sandbox_report_names_the_active_layers(unchecked_pool, frames):
+def test_every_os_layer_is_active_and_required_by_default(unchecked_pool, frames):
     with unchecked_pool.session(frames, {}) as session:
-        report = session.sandbox_report
-    assert report["static_check"] is False
-    assert report["os_sandbox"] is True
-    assert report["landlock_abi"] == landlock.landlock_abi_version()
-    assert report["landlock"] == "active"
-    assert report["seccomp"] is True
-    assert {"socket", "connect", "execve", "fork", "clone", "kill", "ptrace"} <= set(report["seccomp_filtered"])
-    assert report["rlimits"] == {"RLIMIT_AS": 2048 * 2**20, "RLIMIT_CPU": 1800, "RLIMIT_FSIZE": 256 * 2**20,
-                                 "RLIMIT_NPROC": 0, "RLIMIT_CORE": 0}
-    assert report["dumpable"] is False
-    assert report["threads"] == 1
+        layers = {layer.name: layer for layer in session.sandbox_layers}
+        rlimits = session.rlimits
+        probe = session.execute("import os\nprint(os.getpid(), os.getppid(), os.getuid())", timeout_s=20)
+    assert list(layers) == ["pid_namespace", "sandbox_uid", "landlock", "seccomp"]
+    assert all(layer.active and layer.required for layer in layers.values())
+    assert layers["landlock"].detail.startswith(f"ABI {landlock.landlock_abi_version()}:")
+    pid, ppid, uid = map(int, probe.stdout.split())
+    assert (pid, ppid) == (2, 0)  # PID 2 of its own namespace; its parent is outside, invisible
+    assert uid == (KernelConfig().sandbox_uid if os.geteuid() == 0 else os.geteuid())
+    assert rlimits == {"RLIMIT_AS": 2048 * 2**20, "RLIMIT_CPU": 1800, "RLIMIT_FSIZE": 256 * 2**20,
+                       "RLIMIT_NPROC": 0, "RLIMIT_CORE": 0}
 
 
 @pytest.mark.parametrize("escape", OS_ESCAPES, ids=[e.description for e in OS_ESCAPES])
 def test_os_layer_alone_stops_the_escape(unchecked_pool, frames, listener, tmp_path, escape):
     outside = tmp_path / "escaped.txt"
-    code = escape.code.format(outside=outside, port=listener.getsockname()[1])
+    code = escape.code.format(outside=outside, port=listener.getsockname()[1], parent_pid=os.getpid())
     with unchecked_pool.session(frames, {}) as session:
         result = session.execute(code, timeout_s=20)
         assert result.status is CellStatus.ERROR, (escape.description, result)

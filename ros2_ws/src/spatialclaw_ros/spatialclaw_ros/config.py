@@ -31,18 +31,21 @@ class Setting:
     read_only: bool = False
 
     def check(self, name: str, value: Any) -> None:
-        """ValueError naming ``name`` when ``value`` is non-finite, out of range or not a choice."""
+        """ValueError naming ``name`` when ``value`` is non-finite, out of range or not a choice (for a list
+        setting: when one of its items is not a choice)."""
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"config key '{name}' must be finite, got {value}")
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
             raise ValueError(f"config key '{name}' = {value} is outside [{self.low}, {self.high}]")
-        if self.choices and value not in self.choices:
-            raise ValueError(f"config key '{name}' = {value!r} is not one of {', '.join(self.choices)}")
+        for item in value if isinstance(value, tuple) else (value,):
+            if self.choices and item not in self.choices:
+                raise ValueError(f"config key '{name}': {item!r} is not one of {', '.join(self.choices)}")
 
 
 def setting(default: Any, description: str, *, low: float | None = None, high: float | None = None,
             choices: tuple[str, ...] = (), read_only: bool = False) -> Any:
-    """Declare a setting of a config section: its default (whose type is the setting's type) and its Setting."""
+    """Declare a setting of a config section: its default (whose type is the setting's type; a tuple is a list of
+    strings) and its Setting."""
     return field(default=default, metadata={"setting": Setting(description, low, high, tuple(choices), read_only)})
 
 
@@ -106,6 +109,10 @@ class AgentConfig:
     context: ContextBudget = section(ContextBudget, "what one main call may carry")
 
 
+#: The OS sandbox layers of a kernel process (see kernel/launcher.py and kernel/sandbox.py).
+SANDBOX_LAYERS = ("pid_namespace", "sandbox_uid", "landlock", "seccomp")
+
+
 @dataclass
 class KernelConfig:
     """The sandboxed kernel processes that run the cells."""
@@ -122,7 +129,12 @@ class KernelConfig:
     restore_after_restart: bool = setting(True, "re-run earlier successful cells after a restart", read_only=True)
     static_check: bool = setting(True, "refuse unsafe cells before they run (tests turn it off to test the OS "
                                        "layer alone)", read_only=True)
-    os_sandbox: bool = setting(True, "isolate kernel processes with the OS sandbox layers", read_only=True)
+    os_sandbox: bool = setting(True, "isolate kernel processes with the OS sandbox layers; a layer that cannot be "
+                                     "applied stops the kernel unless it is in optional_layers", read_only=True)
+    optional_layers: tuple = setting((), "OS sandbox layers the kernel may start without (weaker sandbox)",
+                                     choices=SANDBOX_LAYERS, read_only=True)
+    sandbox_uid: int = setting(65534, "uid the kernel processes run as when the parent runs as root (no capabilities)",
+                               low=1, high=2**31 - 2, read_only=True)
 
 
 @dataclass
@@ -222,8 +234,11 @@ def _merge(obj: Any, values: dict, where: str) -> Any:
         expected = type(current)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = tuple(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ValueError(f"config key '{where}.{key}' must be {expected.__name__}, got {value!r}")
+            kind = "a list of strings" if expected is tuple else expected.__name__
+            raise ValueError(f"config key '{where}.{key}' must be {kind}, got {value!r}")
         known[key].metadata["setting"].check(f"{where}.{key}", value)
         updates[key] = value
     return dataclasses.replace(obj, **updates)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config
+from .config import Config, KernelConfig
 from .frames import Frame, FrameSet
+from .kernel.layers import SandboxLayer
 from .kernel.pool import KernelPool
 from .llm.client import ChatModel, ModelError
 from .perception.backends import RECONSTRUCTION_BACKENDS, SEGMENTATION_BACKENDS
@@ -66,7 +67,7 @@ def check_kernel(config: Config) -> list[Check]:
     try:
         with pool.session(frames, {}) as session:
             result = session.execute("print(1 + 1)", timeout_s=DOCTOR_TIMEOUT_S)
-            report = session.sandbox_report
+            layers, rlimits = session.sandbox_layers, session.rlimits
     except Exception as error:  # any failure to start or run the kernel is what this check reports
         return [Check("kernel", False, f"{type(error).__name__}: {error}", required=True)]
     finally:
@@ -74,29 +75,21 @@ def check_kernel(config: Config) -> list[Check]:
     works = result.stdout.strip() == "2"
     checks = [Check("kernel", works, "runs cells" if works else f"a test cell gave {result.status.value}: "
                     f"{result.error or result.stdout!r}", required=True)]
-    return checks + sandbox_checks(report)
+    return checks + sandbox_checks(config.kernel, layers, rlimits)
 
 
-def sandbox_checks(report: dict) -> list[Check]:
-    """One line per sandbox layer from a KernelSession.sandbox_report."""
-    absent = "not applied (kernel.os_sandbox is off)" if report.get("os_sandbox") is False else "not reported"
-    checks = [Check("sandbox static check", bool(report.get("static_check")),
-                    "AST check before every cell" if report.get("static_check") else "off (kernel.static_check)")]
-    if report.get("landlock") == "active":
-        checks.append(Check("sandbox landlock", True, f"ABI {report.get('landlock_abi')}; writable only "
-                                                      f"{', '.join(report.get('read_write', []))}"))
-    else:
-        checks.append(Check("sandbox landlock", False, str(report.get("landlock") or absent)))
-    if report.get("seccomp"):
-        checks.append(Check("sandbox seccomp", True, f"{len(report.get('seccomp_filtered', []))} syscalls refused"))
-    else:
-        checks.append(Check("sandbox seccomp", False, str(report.get("seccomp_error") or absent)))
-    rlimits = report.get("rlimits") or {}
+def sandbox_checks(kernel: KernelConfig, layers: list[SandboxLayer], rlimits: dict[str, int]) -> list[Check]:
+    """One line for the static check, one per OS sandbox layer (a missing one was accepted by
+    kernel.optional_layers: a required one stops the kernel) and one for the resource limits."""
+    checks = [Check("sandbox static check", kernel.static_check,
+                    "AST check before every cell" if kernel.static_check else "off (kernel.static_check)")]
+    if not kernel.os_sandbox:
+        return checks + [Check("sandbox OS layers", False, "not applied (kernel.os_sandbox is off)")]
+    for layer in layers:
+        detail = layer.detail if layer.active else f"{layer.detail} (accepted by kernel.optional_layers)"
+        checks.append(Check(f"sandbox {layer.name}", layer.active, detail))
     limits = ", ".join(f"{name.removeprefix('RLIMIT_')}={value}" for name, value in rlimits.items())
-    checks.append(Check("sandbox rlimits", bool(rlimits), limits or absent))
-    checks.append(Check("sandbox no ptrace/core", report.get("dumpable") is False,
-                        "process not dumpable" if report.get("dumpable") is False else absent))
-    return checks
+    return checks + [Check("sandbox rlimits", bool(rlimits), limits or "not reported")]
 
 
 def check_gpu() -> Check:

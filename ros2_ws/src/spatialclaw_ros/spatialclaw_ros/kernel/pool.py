@@ -13,6 +13,7 @@ from ..config import KernelConfig
 from ..frames import FrameSet
 from ..perception.backends import BackendChoice
 from .host import HostHandler
+from .layers import SandboxLayer
 from .process import WorkerProcess
 from .session import KernelSession
 from .start import KernelInit
@@ -29,6 +30,7 @@ class KernelPool:
         self._failure = ""
         self._closed = False
         self._spawning: WorkerProcess | None = None
+        self._layers: list[SandboxLayer] = []  # of the newest worker that became ready
         self._changed = threading.Condition()
         self._sessions: weakref.WeakSet[KernelSession] = weakref.WeakSet()
         # One long-lived thread starts every worker: a worker's PR_SET_PDEATHSIG fires when the
@@ -78,6 +80,7 @@ class KernelPool:
                     worker.close()
                 elif worker is not None:
                     self._ready.append(worker)
+                    self._layers = worker.layers
                 else:
                     self._failure = failure
                 self._changed.notify_all()
@@ -109,6 +112,11 @@ class KernelPool:
         with self._changed:
             self._sessions.add(session)
         return session
+
+    def sandbox_layers(self) -> list[SandboxLayer]:
+        """The OS sandbox layers of the newest worker that started (empty before one has, or with no OS sandbox)."""
+        with self._changed:
+            return list(self._layers)
 
     def forget(self, session: KernelSession) -> None:
         """Called by a session when it closes."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..config import KernelConfig
 from . import protocol
+from .layers import EXIT_SANDBOX_MISSING, SandboxLayer, SandboxPolicy
 
 READY_TIMEOUT_S = 120.0  # imports + sandbox on a cold, busy machine
 LOG_NAME = "worker.log"
@@ -44,6 +45,10 @@ def _close_live_workers() -> None:
     """At interpreter exit, stop workers whose pool or session was never closed (and drop their scratch)."""
     for worker in list(_live_workers):
         worker.close()
+
+
+class SandboxUnavailable(RuntimeError):
+    """A required OS sandbox layer could not be applied; the message names it, why, and the setting to change."""
 
 
 @dataclass
@@ -97,7 +102,8 @@ class WorkerProcess:
         self.config = config
         self.scratch = Path(tempfile.mkdtemp(prefix="spatialclaw-kernel-")).resolve()
         self.events: queue.Queue[Event] = queue.Queue()
-        self.sandbox_report: dict = {}
+        self.layers: list[SandboxLayer] = []  # from its ready message
+        self.rlimits: dict[str, int] = {}
         self.closed = False
         self._close_lock = threading.Lock()
         limits = {"memory_mb": config.memory_limit_mb, "cpu_s": config.cpu_limit_s,
@@ -105,8 +111,10 @@ class WorkerProcess:
         parent_end, child_end = socket.socketpair()
         command = [sys.executable, "-m", "spatialclaw_ros.kernel.worker", "--fd", str(child_end.fileno()),
                    "--scratch", str(self.scratch), "--limits", json.dumps(limits)]
-        if not config.os_sandbox:
-            command.append("--no-os-sandbox")
+        if config.os_sandbox:
+            policy = SandboxPolicy(config.sandbox_uid, tuple(config.optional_layers)).to_json()
+            command = [sys.executable, "-m", "spatialclaw_ros.kernel.launcher", "--policy", policy, "--",
+                       *command, "--policy", policy]
         with open(self.scratch / LOG_NAME, "wb") as log:
             self.proc = subprocess.Popen(
                 command, env=worker_environment(self.scratch), cwd=self.scratch, pass_fds=[child_end.fileno()],
@@ -149,17 +157,20 @@ class WorkerProcess:
             except queue.Empty:
                 continue
             if event.kind == "closed":
-                raise RuntimeError(f"kernel worker {self.describe_exit()} before '{message_type}'{self.log_tail()}")
+                how = self.describe_exit()
+                if self.proc.returncode == EXIT_SANDBOX_MISSING:
+                    raise SandboxUnavailable(self.log_tail(lines=1, heading=""))
+                raise RuntimeError(f"kernel worker {how} before '{message_type}'{self.log_tail()}")
             if event.kind == "message" and event.message.type == message_type:
                 return event.message
             if event.kind == "message" and event.message.type == "init_error":
                 raise RuntimeError(f"kernel worker could not start the question: {event.message.header.get('error')}")
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Wait until the worker has imported everything and sandboxed itself."""
-        message = self.wait_for("ready", timeout_s)
-        report = message.header.get("sandbox")
-        self.sandbox_report = report if isinstance(report, dict) else {}
+        """Wait until the worker has imported everything and sandboxed itself; keep its layers' status."""
+        report = self.wait_for("ready", timeout_s).header["sandbox"]
+        self.layers = [SandboxLayer.from_json(layer) for layer in report["layers"]]
+        self.rlimits = dict(report["rlimits"])
 
     def send(self, header: dict, arrays: dict[str, np.ndarray] | None = None,
              blobs: dict[str, bytes] | None = None) -> None:
@@ -196,13 +207,13 @@ class WorkerProcess:
             pass
         return signal_description(self.proc.poll())
 
-    def log_tail(self, lines: int = 8) -> str:
+    def log_tail(self, lines: int = 8, heading: str = "\nkernel log:\n") -> str:
         """The last lines of the worker's own stdout/stderr (import errors, fatal signals), for messages."""
         try:
             text = (self.scratch / LOG_NAME).read_text(errors="replace").strip()
         except OSError:
             return ""
-        return ("\nkernel log:\n" + "\n".join(text.splitlines()[-lines:])) if text else ""
+        return (heading + "\n".join(text.split("\n")[-lines:])) if text else ""
 
     def close(self) -> None:
         """Kill the process, close the channel and delete the scratch dir (idempotent, thread-safe)."""

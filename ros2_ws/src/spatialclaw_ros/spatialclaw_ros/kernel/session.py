@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..cancel import CancelToken
 from ..frames import FrameSet
 from . import protocol
+from .layers import SandboxLayer
 from .host import ANSWER_SERVICE, HostError, HostHandler, HostReply, HostRequest
 from .process import Event, WorkerProcess
 from .start import KernelInit
@@ -159,9 +160,14 @@ class KernelSession:
         return self._worker.pid
 
     @property
-    def sandbox_report(self) -> dict:
-        """Which sandbox layers are active: static check, Landlock ABI, seccomp, rlimits."""
-        return {"static_check": self._config.static_check, **self._worker.sandbox_report}
+    def sandbox_layers(self) -> list[SandboxLayer]:
+        """The OS sandbox layers of the current worker (empty when kernel.os_sandbox is off)."""
+        return list(self._worker.layers)
+
+    @property
+    def rlimits(self) -> dict[str, int]:
+        """The resource limits the current worker set on itself."""
+        return dict(self._worker.rlimits)
 
     def close(self) -> None:
         """Kill the worker and delete its scratch dir; a running execute() returns CANCELLED."""
@@ -286,8 +292,10 @@ class KernelSession:
             run.status, run.error = CellStatus.CANCELLED, "the kernel session was closed while this cell ran"
             run.worker_lost = "the session was closed"
             return run
+        how = worker.describe_exit()  # the launcher ends the way the worker did, a moment after the channel closed
         worker.kill()
-        how = worker.describe_exit()
+        if how == "still running":  # it closed the channel but lived on
+            how = f"closed its channel and was {worker.describe_exit()}"
         if detail != "channel closed":
             how += f" after a {detail}"
         hint = ""

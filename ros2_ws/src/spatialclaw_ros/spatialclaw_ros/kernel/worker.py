@@ -1,8 +1,10 @@
 """The kernel worker process: imports, sandboxes itself, then runs one question's cells.
 
-Started by ``WorkerProcess`` as ``python -m spatialclaw_ros.kernel.worker --fd N --scratch DIR
---limits JSON``. Sequence: heavy imports, OS sandbox, ``ready``; then ``init`` (frames are in the
-scratch dir) builds the namespace; then one ``execute`` after another until the parent goes away.
+Started by ``WorkerProcess`` through the launcher (launcher.py: its own PID namespace) as ``python -m
+spatialclaw_ros.kernel.worker --fd N --scratch DIR --limits JSON --policy JSON --launch-report JSON``. Sequence:
+heavy imports, runtime guards, OS sandbox (a required layer that fails ends it with EXIT_SANDBOX_MISSING), ``ready``
+with every layer's status; then ``init`` (frames are in the scratch dir) builds the namespace; then one ``execute``
+after another until the parent goes away.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from matplotlib import font_manager  # noqa: F401 - builds the font list before 
 
 from .. import tools  # noqa: F401 - the tool modules load before the sandbox
 from ..frames import FrameSet
-from . import variables
+from . import guards, variables
 from .execution import run_cell
 from .namespace import KernelServices, bind_services, build_namespace, show_open_figures
 from .start import INIT, KernelInit
-from .sandbox import SandboxLimits, apply_sandbox, die_with_parent
+from .layers import LayerReport, SandboxLayer, SandboxMissing, SandboxPolicy, die_with_parent, exit_missing
+from .sandbox import SandboxLimits, apply_sandbox
 from .worker_channel import WorkerChannel
 
 
@@ -65,8 +68,21 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fd", type=int, required=True, help="inherited socket of the channel")
     parser.add_argument("--scratch", type=Path, required=True, help="the only writable directory")
     parser.add_argument("--limits", type=json.loads, required=True, help="SandboxLimits as JSON")
-    parser.add_argument("--no-os-sandbox", action="store_true", help="skip Landlock, seccomp and rlimits")
+    parser.add_argument("--policy", type=SandboxPolicy.from_json, help="SandboxPolicy as JSON; none: no OS sandbox")
+    parser.add_argument("--launch-report", type=json.loads, default=[], help="the launcher's layers (JSON list)")
     return parser.parse_args(argv)
+
+
+def sandbox(args: argparse.Namespace, scratch: Path) -> dict:
+    """Apply the OS sandbox the policy asks for; the report for ``ready`` (ends the process if a layer is missing)."""
+    if args.policy is None:
+        return {"os_sandbox": False, "layers": [], "rlimits": {}}
+    report = LayerReport(args.policy, [SandboxLayer.from_json(layer) for layer in args.launch_report])
+    try:
+        rlimits = apply_sandbox(scratch, SandboxLimits(**args.limits), report)
+    except SandboxMissing as error:
+        exit_missing(error)
+    return {"os_sandbox": True, "layers": report.to_list(), "rlimits": rlimits}
 
 
 def serve(channel: WorkerChannel, scratch: Path, limits: SandboxLimits, gate: InterruptGate) -> None:
@@ -120,11 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     plt.show = show_open_figures
     channel = WorkerChannel(Connection(args.fd))
     gate = InterruptGate()
-    limits = SandboxLimits(**args.limits)
-    report = {"os_sandbox": False} if args.no_os_sandbox else {"os_sandbox": True, **apply_sandbox(scratch, limits)}
-    channel.send({"type": "ready", "pid": os.getpid(), "sandbox": report})
+    guards.install()
+    channel.send({"type": "ready", "pid": os.getpid(), "sandbox": sandbox(args, scratch)})
     try:
-        serve(channel, scratch, limits, gate)
+        serve(channel, scratch, SandboxLimits(**args.limits), gate)
     except EOFError:
         pass  # the parent closed the channel: the question is over
     return 0
