@@ -102,8 +102,8 @@ def _compile(source: str, cell_name: str):
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    body = compile(tree, cell_name, "exec")
-    return body, (compile(last, cell_name, "eval") if last is not None else None)
+    body = compile(tree, cell_name, "exec", dont_inherit=True)  # not this module's `from __future__` imports
+    return body, (compile(last, cell_name, "eval", dont_inherit=True) if last is not None else None)
 
 
 def run_cell(source: str, namespace: dict, cell_name: str, interruptible: Callable[[], ContextManager],

@@ -20,9 +20,9 @@ _NAME_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 KERNEL_BACKEND = "agg"
 
 
-def _resolve_name(self: typing.ForwardRef, globalns, localns, *args, **kwargs):
-    """``ForwardRef._evaluate`` for the kernel: a dotted name is looked up attribute by attribute; anything else
-    is refused (it would be evaluated as code)."""
+def _resolve_name(self: typing.ForwardRef, globalns, localns, recursive_guard=frozenset()):
+    """``ForwardRef._evaluate`` for the kernel: a dotted name is looked up attribute by attribute (and what it names
+    is evaluated in turn, as the original does); anything else is refused (it would be evaluated as code)."""
     text = self.__forward_arg__
     if not _NAME_PATH.fullmatch(text) or any(part.startswith("_") for part in text.split(".")):
         raise TypeError(f"the type annotation string {text[:80]!r} is not evaluated in this kernel; "
@@ -37,7 +37,7 @@ def _resolve_name(self: typing.ForwardRef, globalns, localns, *args, **kwargs):
         raise NameError(f"name {head!r} in the type annotation is not defined")
     for part in rest:
         value = getattr(value, part)
-    return value
+    return typing._eval_type(value, globalns, localns, recursive_guard | {text})
 
 
 def _agg_only(original):
