@@ -90,6 +90,23 @@ STATIC_ESCAPES = [
     Escape("operator.attrgetter via typing", "import typing\ntyping.operator.attrgetter('__class__')"),
     Escape("exit()", "exit()"),
     Escape("matplotlib backend import", "plt.switch_backend('module://os')"),
+    # routes where an allowed module turns a string into code or an import (issue: typing forward references)
+    Escape("forward reference registered through singledispatch",
+           "import typing, functools\nT = typing.Optional[\"__import__('os').system('id')\"]\n"
+           "def h(x: T):\n    pass\nfunctools.singledispatch(lambda x: 0).register(h)"),
+    Escape("forward reference in a builtin generic", "T = list[\"__import__('os')\"]"),
+    Escape("forward reference through a name imported from typing",
+           "from typing import Dict\nT = Dict[str, \"__import__('os')\"]"),
+    Escape("singledispatch imported by name", "from functools import singledispatch"),
+    Escape("singledispatchmethod", "import functools\nfunctools.singledispatchmethod"),
+    Escape("str.format passed to map", "list(map(str.format, ['{0.real}'], [1]))"),
+    Escape("a template's bound format held in a variable", "walk = '{0.real}'.format\nwalk(1)"),
+    Escape("str.format on a variable template, not called directly", "template = '{0.real}'\nf = template.format"),
+    Escape("getattr of format", "getattr('{0.real}', 'format')(1)"),
+    Escape("matplotlib rcParams backend set to a module", "plt.rcParams['backend'] = 'module://os'\nplt.figure()"),
+    Escape("matplotlib rcParams backend in a dict", "plt.rcParams.update({'backend': 'agg'})"),
+    Escape("PIL ImageMath.eval", "from PIL import ImageMath\nImageMath.eval('exec(\"import os\")')"),
+    Escape("numpy.testing.extbuild", "np.testing.extbuild.build_and_import_extension('m', [])"),
 ]
 
 

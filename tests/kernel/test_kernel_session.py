@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from kernel_support import HostLog
 from PIL import Image
 
+from spatialclaw_ros.config import KernelConfig
+from spatialclaw_ros.kernel.pool import KernelPool
 from spatialclaw_ros.kernel.results import CellStatus
 
 
@@ -182,3 +186,26 @@ def test_each_session_gets_a_fresh_worker(pool, frames, session):
         assert result.error.startswith("NameError: name 'secret_of_first' is not defined")
         unknown = other.execute("vlm.ask_with_thinking(InputImages[0], 'room?')", timeout_s=20)
         assert unknown.error.startswith("RuntimeError: unknown host service 'vlm.ask_with_thinking'; available: ")
+
+
+def test_errors_and_output_show_no_host_paths(frames):
+    """An ImportError names the library file relative to its import root; the scratch dir becomes relative."""
+    import spatialclaw_ros
+
+    package = str(Path(spatialclaw_ros.__file__).resolve().parents[1])
+    config = KernelConfig(pool_size=1, memory_limit_mb=2048, static_check=False)  # os.getcwd() is not allowed
+    with KernelPool(config) as unchecked, unchecked.session(frames, {}) as session:
+        missing = session.execute("from numpy import no_such_name", timeout_s=20)
+        printed = session.execute("import os\nprint(np, os.getcwd(), os.path.abspath('notes.txt'))", timeout_s=20)
+    assert missing.status is CellStatus.ERROR
+    assert missing.error.startswith("ImportError: cannot import name 'no_such_name' from 'numpy' (numpy/__init__.py)")
+    for text in (missing.error, printed.stdout):
+        assert sys.prefix not in text and sys.base_prefix not in text and package not in text and "/tmp/" not in text
+    assert printed.stdout == "<module 'numpy' from 'numpy/__init__.py'> . notes.txt\n"
+
+
+def test_line_numbers_ignore_unicode_line_separators(pool, frames):
+    with pool.session(frames, {}) as session:
+        result = session.execute("label = 'a\u2028b\u0085c'\nprint(repr(label))\nraise ValueError(label)", timeout_s=20)
+    assert result.stdout == repr('a\u2028b\u0085c') + "\n"
+    assert result.error.endswith("cell line 3: raise ValueError(label)")

@@ -84,5 +84,36 @@ def test_ordinary_agent_code_passes():
     assert check_cell(ORDINARY_CELL) == []
 
 
+def test_benign_relatives_of_the_closed_routes_pass():
+    cell = "\n".join([
+        "import re, typing",
+        "pattern = re.compile(r'(\\d+) (\\d+)')",
+        "label = '{:.2f} m'.format(1.234)",
+        "named = '{name}: {value}'.format(name='gap', value=2)",
+        "T = typing.Optional[int]",
+        "L = typing.Literal['left', 'right']",
+        "pairs: list[tuple[int, int]] = []",
+        "counts = {'chair': 2}",
+        "print(counts['chair'], tools.SAM3.backend)",
+    ])
+    assert check_cell(cell) == []
+
+
 def test_syntax_errors_are_left_to_the_kernel():
     assert check_cell("x = (1 +") == []
+
+
+def test_the_closed_routes_say_what_to_write_instead():
+    messages = [str(v) for v in check_cell("\n".join([
+        "T = typing.Optional['os.system']",
+        "m = map(str.format, ['{0}'], [1])",
+        "plt.rcParams['backend'] = 'agg'",
+        "functools.singledispatch(print)",
+    ]))]
+    assert messages == [
+        "line 1: a string inside a type expression is a forward reference that typing would evaluate as code; write "
+        "the type itself",
+        "line 2: .format() is only allowed on a string literal; use an f-string",
+        "line 3: matplotlib's backend is fixed (Agg) in this kernel; draw figures and pass them to show()",
+        "line 4: '.singledispatch' reaches interpreter internals or evaluates code, which cells cannot do",
+    ]

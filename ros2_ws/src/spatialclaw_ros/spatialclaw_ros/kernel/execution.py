@@ -8,6 +8,8 @@ frame when the error was raised inside a tool or library.
 from __future__ import annotations
 
 import ast
+import functools
+import os
 import sys
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
@@ -60,14 +62,29 @@ class CellOutcome:
     error: str = ""
 
 
-def _short_path(filename: str) -> str:
-    """A library file's path relative to the sys.path entry that holds it."""
-    best = filename
-    for root in sys.path:
-        if root and filename.startswith(root.rstrip("/") + "/"):
-            candidate = filename[len(root.rstrip("/")) + 1:]
-            best = candidate if len(candidate) < len(best) else best
-    return best
+@functools.cache
+def _host_paths() -> tuple[tuple[str, str], ...]:
+    """(host path, replacement) pairs, longest first: the scratch dir (the cwd) and every import root become ``.``
+    and drop out of the paths below them; what else lies in the Python installation becomes ``<python>``."""
+    relative = [os.getcwd(), *(entry for entry in sys.path if entry)]
+    installation = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    pairs = {}
+    for roots, name in ((installation, "<python>"), (relative, ".")):
+        for root in (root.rstrip("/") for root in roots):
+            pairs.update({root + "/": "" if name == "." else name + "/", root: name})
+    return tuple(sorted(pairs.items(), key=lambda pair: -len(pair[0])))
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` without the host's directories: what the model sees must not show where things live."""
+    for directory, replacement in _host_paths():
+        text = text.replace(directory, replacement)
+    return text
+
+
+def cell_lines(source: str) -> list[str]:
+    """The cell's lines as Python numbers them (only \\n, \\r\\n and \\r end a line, not U+2028 or U+0085)."""
+    return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def compact_error(exc: BaseException, cell_name: str, lines: list[str], memory_limit_mb: int = 0) -> str:
@@ -85,14 +102,14 @@ def compact_error(exc: BaseException, cell_name: str, lines: list[str], memory_l
         return f"SyntaxError: {exc.msg}\n  cell line {exc.lineno}: {source}"
     frames = [(frame.f_code.co_filename, frame.f_code.co_name, lineno)
               for frame, lineno in traceback.walk_tb(exc.__traceback__)]
-    cell_lines = [lineno for filename, _, lineno in frames if filename == cell_name]
-    if cell_lines:
-        lineno = cell_lines[-1]
+    in_cell = [lineno for filename, _, lineno in frames if filename == cell_name]
+    if in_cell:
+        lineno = in_cell[-1]
         source = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
         text += f"\n  cell line {lineno}: {source}"
     if frames and frames[-1][0] != cell_name and not isinstance(exc, KeyboardInterrupt):
         filename, function, lineno = frames[-1]
-        text += f"\n  raised in {_short_path(filename)}:{function}:{lineno}"
+        text += f"\n  raised in {scrub_paths(filename)}:{function}:{lineno}"
     return text
 
 
@@ -114,7 +131,7 @@ def run_cell(source: str, namespace: dict, cell_name: str, interruptible: Callab
     worker's own bookkeeping cannot be interrupted.
     """
     out, err = CappedText(), CappedText()
-    lines = source.splitlines()
+    lines = cell_lines(source)
     status, error = "ok", ""
     try:
         with interruptible(), redirect_stdout(out), redirect_stderr(err):
@@ -130,4 +147,5 @@ def run_cell(source: str, namespace: dict, cell_name: str, interruptible: Callab
         status, error = "interrupted", compact_error(exc, cell_name, lines)
     except BaseException as exc:  # the agent's code may raise anything, SystemExit included
         status, error = "error", compact_error(exc, cell_name, lines, memory_limit_mb)
-    return CellOutcome(status=status, stdout=out.getvalue(), stderr=err.getvalue(), error=error)
+    return CellOutcome(status=status, stdout=scrub_paths(out.getvalue()), stderr=scrub_paths(err.getvalue()),
+                       error=scrub_paths(error))

@@ -1,9 +1,13 @@
-"""AST check of a cell before it runs: the first, language-level layer of the kernel sandbox.
+"""AST check of a cell before it runs: the kernel's language-level layer, there to give the model a clear message.
 
 It refuses imports outside an allow-list, private and dunder names, dynamic code and attribute
-tricks, frame introspection, file I/O entry points and attributes that lead to dangerous modules
-(``cv2.os``, ``dataclasses.sys``). Each refusal names the line and says what to do instead. The
-OS layer (sandbox.py) stands behind it for anything it misses.
+tricks, frame introspection, file I/O entry points, attributes that lead to dangerous modules
+(``cv2.os``, ``dataclasses.sys``) and the places where allowed modules turn strings into code or
+imports (string forward references in type expressions and what evaluates them, ``str.format``
+attribute walks, matplotlib ``module://`` backends, PIL's ImageMath). Each refusal names the line
+and says what to do instead. It is not the security boundary: the OS layer (launcher.py,
+sandbox.py) keeps the host safe alone, and guards.py disarms at run time what a cell could hide
+from this check.
 """
 
 from __future__ import annotations
@@ -72,7 +76,22 @@ INTROSPECTION_ATTRIBUTES = frozenset({
     "f_globals", "f_locals", "f_back", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next", "co_code",
     "co_consts", "func_globals", "attrgetter", "methodcaller", "get_type_hints", "ForwardRef", "update_wrapper",
     "wraps", "make_dataclass", "as_strided", "LowLevelCallable", "vformat", "get_field", "get_value",
+    # what evaluates string annotations, and string evaluators of allowed packages (PIL.ImageMath, numpy.testing)
+    "singledispatch", "singledispatchmethod", "get_annotations", "ImageMath", "eval", "unsafe_eval", "lambda_eval",
+    "exec", "extbuild",
 })
+
+#: Names whose subscription turns a string into a forward reference that typing evaluates as code (the typing
+#: module's generics and the builtin ones); ``Literal`` is left out: its strings are values.
+TYPE_EXPRESSIONS = frozenset({
+    "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Type", "Callable", "Sequence", "Mapping",
+    "MutableMapping", "MutableSequence", "Iterable", "Iterator", "Generator", "Collection", "Container", "ClassVar",
+    "Final", "Annotated", "Generic", "Protocol", "DefaultDict", "OrderedDict", "Counter", "Deque", "ChainMap",
+    "Awaitable", "Coroutine", "AsyncIterator", "AsyncIterable", "TypeGuard", "Required", "NotRequired", "Unpack",
+    "list", "dict", "tuple", "set", "frozenset", "type",
+})
+#: A string that makes matplotlib import a module, and the rcParams key that picks a backend (Agg stays).
+MODULE_BACKEND_PREFIX, BACKEND_KEY = "module://", "backend"
 
 #: Dunder methods a cell may define on its own classes (others reach interpreter internals).
 SAFE_DUNDER_METHODS = frozenset(f"__{name}__" for name in (
@@ -120,6 +139,12 @@ def _module_problem(module: str) -> str | None:
         return None
     modules = ", ".join(sorted(ALLOWED_MODULES))
     return f"import of '{module}' is not allowed here; the namespace already has {PRELOADED}, and you may import: {modules}"
+
+
+def _type_expression(node: ast.expr) -> bool:
+    """Whether ``node`` names a generic whose string arguments become evaluated forward references."""
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name in TYPE_EXPRESSIONS
 
 
 def _format_fields_unsafe(template: str) -> bool:
@@ -183,6 +208,26 @@ class _Checker(ast.NodeVisitor):
         problem = _attribute_problem(node.attr)
         if problem:
             self.refuse(node, problem)
+        if node.attr in ("format", "format_map"):
+            self.check_format(node)
+        self.generic_visit(node)
+
+    def check_format(self, node: ast.Attribute) -> None:
+        """``.format`` / ``.format_map`` only on a string literal whose fields read no attribute or index (a template
+        held in a variable, or ``str.format`` passed to map, would walk attributes of whatever it is given)."""
+        receiver = node.value
+        if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
+            self.refuse(node, f".{node.attr}() is only allowed on a string literal; use an f-string")
+        elif _format_fields_unsafe(receiver.value):
+            self.refuse(node, "format fields with attribute or index access ('{0.x}', '{0[1]}') are not allowed; "
+                              "use an f-string")
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if _type_expression(node.value):
+            for sub in ast.walk(node.slice):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    self.refuse(sub, "a string inside a type expression is a forward reference that typing would "
+                                     "evaluate as code; write the type itself")
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -194,13 +239,6 @@ class _Checker(ast.NodeVisitor):
             return
         if isinstance(func, ast.Name) and func.id == "type" and len(node.args) == 3:
             self.refuse(node, "type(name, bases, dict) is not allowed; define classes with a class statement")
-        if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map"):
-            receiver = func.value
-            if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
-                self.refuse(node, f".{func.attr}() is only allowed on a string literal; use an f-string")
-            elif _format_fields_unsafe(receiver.value):
-                self.refuse(node, "format fields with attribute or index access ('{0.x}', '{0[1]}') are not "
-                                  "allowed; use an f-string")
         for keyword in node.keywords:
             if keyword.arg == "allow_pickle":
                 self.refuse(node, "allow_pickle is not allowed; cells exchange data as variables, not pickles")
@@ -213,6 +251,8 @@ class _Checker(ast.NodeVisitor):
             self.refuse(node, f"'getattr' may only be called as getattr(obj, 'name'); {BANNED_NAMES['getattr']}")
             return
         problem = _attribute_problem(name.value)
+        if name.value in ("format", "format_map"):
+            problem = f"getattr(obj, '{name.value}') is not allowed; use an f-string"
         if problem:
             self.refuse(node, problem)
 
@@ -262,6 +302,8 @@ class _Checker(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and _DUNDER.match(node.value):
             self.refuse(node, f"the string '{node.value}' names interpreter internals and is not allowed")
+        elif isinstance(node.value, str) and (node.value.startswith(MODULE_BACKEND_PREFIX) or node.value == BACKEND_KEY):
+            self.refuse(node, "matplotlib's backend is fixed (Agg) in this kernel; draw figures and pass them to show()")
 
 
 def check_cell(source: str) -> list[Violation]:
