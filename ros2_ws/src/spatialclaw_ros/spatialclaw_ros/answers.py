@@ -523,8 +523,10 @@ def _check_count(value, unit: str | None) -> Answer:
 
 def _yes_no(value) -> bool | None:
     """True or False for a yes/no answer (True, "Yes.", "no, it is not", "y"); None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, str):
-        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        return None
     if value.strip().lower() in ("y", "n"):
         return value.strip().lower() == "y"
     words = re.findall(r"[a-z]+", value.lower())
@@ -543,14 +545,15 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(".")
 
 
-def _quantity(text: str) -> tuple[float, _Unit | None] | None:
-    """The finite number an option's text is, with its unit if it names one ("1.2 m", "3"); else None."""
+def _quantity(value, unit: str | None = None) -> tuple[float, _Unit | None] | None:
+    """The finite number ``value`` is (a number, or text such as "1.2 m" or "3") and the unit it or ``unit``
+    names; None for anything else, such as "3 chairs"."""
     try:
-        number, spelling = _split_number(text)
+        number, spelling = _split_number(value)
+        given = _given_unit(spelling, unit, None)
     except _Refused:
         return None
-    unit = _lookup_unit(spelling) if spelling else None
-    return None if not math.isfinite(number) or (spelling and unit is None) else (number, unit)
+    return (number, given) if math.isfinite(number) else None
 
 
 def _option_value(label: str, text: str) -> tuple[float | None, str]:
@@ -593,11 +596,10 @@ def _choice_index(spec: QuestionSpec, value, unit: str | None) -> int | None:
 
 def _numeric_matches(texts: list[str], value, unit: str | None) -> list[int]:
     """The options whose number equals ``value`` (compared in SI when both name a unit)."""
-    try:
-        number, unit_in_value = _split_number(value)
-        given = _given_unit(unit_in_value, unit, None)
-    except _Refused:
+    answer = _quantity(value, unit)
+    if answer is None:
         return []
+    number, given = answer
     matches = []
     for index, quantity in enumerate(map(_quantity, texts)):
         if quantity is None:
@@ -631,13 +633,10 @@ def _check_choice(spec: QuestionSpec, value, unit: str | None) -> Answer:
 def _check_text(value, unit: str | None) -> Answer:
     """Free text; a number given as text keeps its value (in SI when a unit is named)."""
     text = f"{str(value).strip()} {unit.strip()}" if unit and unit.strip() else str(value).strip()
-    try:
-        number, unit_in_value = _split_number(value)
-        given = _given_unit(unit_in_value, unit, None)
-    except _Refused:
+    quantity = _quantity(value, unit)
+    if quantity is None:
         return Answer(AnswerKind.TEXT, text)
-    if not math.isfinite(number):
-        return Answer(AnswerKind.TEXT, text)
+    number, given = quantity
     if given is None:
         return Answer(AnswerKind.TEXT, text, value=value if isinstance(value, numbers.Real) else number)
     return Answer(AnswerKind.TEXT, text, value=_si(number, given), unit=SI_UNITS[given.dimension])
