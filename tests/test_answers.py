@@ -60,13 +60,50 @@ QUESTIONS = [
     ("Which is closer?", ["A. the mug", "B. the laptop"], (K.CHOICE, ["the mug", "the laptop"], None, None)),
     ("Which is closer?", ["mug", "laptop", "chair"], (K.CHOICE, ["mug", "laptop", "chair"], None, None)),
     ("How many chairs?", ["A. 2", "B. 3"], (K.CHOICE, ["2", "3"], None, None)),
+    # a unit named anywhere in the question: in parentheses, after "in", after "how many"
+    ("How far apart (metres) are the sofa and the table?", (), (K.NUMBER, [], "distance", "m")),
+    ("What is the height of the door (m)?", (), (K.NUMBER, [], "height", "m")),
+    ("How far is the chair from the wall (in meters)?", (), (K.NUMBER, [], "distance", "m")),
+    ("How wide is the table in cm?", (), (K.NUMBER, [], "width", "cm")),
+    ("How many centimeters tall is the lamp?", (), (K.NUMBER, [], "length", "cm")),
+    ("What is the distance between the chair(s) and the door?", (), (K.NUMBER, [], "distance", None)),
+    ("Is the rug in the L-shaped room larger than 4 m^2?", (), (K.YES_NO, [], None, None)),
+    ("How far is the chair from the camera in the second image?", (), (K.NUMBER, [], "distance", None)),
+    ("What is the height of the table in the unit of meters?", (), (K.NUMBER, [], "height", "m")),
+    ("How long did the robot stop in minutes?", (), (K.NUMBER, [], "time", "min")),
+    # answer-format instructions
+    ("How far is the door from the camera? Do not include units.", (), (K.NUMBER, [], "distance", None, False, True)),
+    ("What is the height of the shelf in centimeters? Do not include units.", (),
+     (K.NUMBER, [], "height", "cm", False, True)),
+    ("What is the ratio of the two widths? Answer with a single number.", (), (K.NUMBER, [], None, None, False, True)),
+    ("Question: Which object has the largest height?", (), (K.TEXT, [], None, None)),
+    ("Which object is closer to the door? Answer yes or no.", (), (K.YES_NO, [], None, None)),
+    ("The mug is left of the laptop. True or false?", (), (K.YES_NO, [], None, None)),
+    # options beyond J, numbered options, "Answer 1 or 2"
+    ("Which is nearest? " + " ".join(f"{chr(65 + i)}. item{i}" for i in range(12)), (),
+     (K.CHOICE, [f"item{i}" for i in range(12)], None, None)),
+    ("Which is nearest?", [f"item{i}" for i in range(30)],
+     (K.CHOICE, [f"item{i}" for i in range(30)], None, None, True)),
+    ("Which is closer? (1) the chair (2) the table Answer 1 or 2.", (),
+     (K.CHOICE, ["the chair", "the table"], None, None, True)),
+    ("Which is closer?\n1. the chair\n2. the table\nAnswer with 1 or 2.", (),
+     (K.CHOICE, ["the chair", "the table"], None, None, True)),
+    ("Which is closer?", ["(1) the chair", "(2) the table"], (K.CHOICE, ["the chair", "the table"], None, None, True)),
+    ("Which is closer? Answer 1 or 2.", ["the chair", "the table"],
+     (K.CHOICE, ["the chair", "the table"], None, None, True)),
+    ("Which is closer? Answer 1 or 2.", ["chair", "table", "door"], (K.CHOICE, ["chair", "table", "door"], None, None)),
+    ("How many chairs?", ["1", "2"], (K.CHOICE, ["1", "2"], None, None)),
+    ("Which image shows the chair closer to the camera? Answer 1 or 2.", (), (K.CHOICE, ["1", "2"], None, None, True)),
+    ("The robot did 1. a turn 2. a stop. How far did it drive in total?", (), (K.NUMBER, [], "distance", None)),
 ]
 
 
 @pytest.mark.parametrize("question, choices, expected", QUESTIONS, ids=[q[0][:40] for q in QUESTIONS])
 def test_analyse_question(question, choices, expected):
     spec = analyse_question(question, choices)
-    assert (spec.kind, spec.choices, spec.measure, spec.unit_hint) == expected
+    kind, options, measure, unit_hint, numbered, bare = (*expected, False, False)[:6]
+    assert (spec.kind, spec.choices, spec.measure, spec.unit_hint, spec.numbered, spec.bare_number) == (
+        kind, options, measure, unit_hint, numbered, bare)
     assert spec.question == question
 
 
@@ -84,6 +121,16 @@ CHOICE = analyse_question("Which is closer? A. the mug B. the laptop C. the chai
 NUMERIC_CHOICE = analyse_question("How far is it?", ["A. 0.5", "B. 1.2", "C. 2.4"])
 TEXT = analyse_question("What color is the mug?")
 PLAIN_NUMBER = QuestionSpec("What is the ratio of the two widths?", [], K.NUMBER, None, None)
+APART = analyse_question("How far apart (metres) are the sofa and the table?")
+WIDTH_CM = analyse_question("How wide is the table in cm?")
+NO_UNITS = analyse_question("How far is the door from the camera? Do not include units.")
+NO_UNITS_CM = analyse_question("What is the height of the shelf in centimeters? Do not include units.")
+SINGLE_NUMBER = analyse_question("What is the ratio of the two widths? Answer with a single number.")
+TWELVE = analyse_question("Which is nearest?", [f"item {chr(97 + i)}" for i in range(12)])
+NUMBERED = analyse_question("Which is closer? (1) the chair (2) the table Answer 1 or 2.")
+ONE_OR_TWO = analyse_question("Which image shows the chair closer to the camera? Answer 1 or 2.")
+YES_NO_OPTIONS = analyse_question("Is the car beneath the cat?\n(A) yes\n(B) no")
+METRES_CHOICE = analyse_question("How far is the mug? Options: A) 0.5 m, B) 1.2 m, C) 2.4 m")
 
 # spec, value, unit, expected (text, value, unit, choice, boolean)
 ACCEPTED = [
@@ -136,10 +183,55 @@ ACCEPTED = [
     (CHOICE, "C: The Chair", None, ("C. the chair", None, "", "C", None)),
     (CHOICE, "the laptop", None, ("B. the laptop", None, "", "B", None)),
     (CHOICE, "  The  Laptop ", None, ("B. the laptop", None, "", "B", None)),
-    (NUMERIC_CHOICE, 1.2, None, ("B. 1.2", None, "", "B", None)),
-    (NUMERIC_CHOICE, "2.4", None, ("C. 2.4", None, "", "C", None)),
+    (NUMERIC_CHOICE, 1.2, None, ("B. 1.2", 1.2, "", "B", None)),
+    (NUMERIC_CHOICE, "2.4", None, ("C. 2.4", 2.4, "", "C", None)),
     (TEXT, "red", None, ("red", None, "", None, None)),
     (TEXT, "  dark blue ", None, ("dark blue", None, "", None, None)),
+    # a bare number takes the unit the question names
+    (APART, 2.3, None, ("2.30 m", 2.3, "m", None, None)),
+    (APART, "2.3", None, ("2.30 m", 2.3, "m", None, None)),
+    (APART, "230 cm", None, ("2.30 m", 2.3, "m", None, None)),
+    (WIDTH_CM, 80, None, ("80.00 cm", 0.8, "m", None, None)),
+    # "Do not include units": the question's unit, else the measure's SI unit
+    (NO_UNITS, 2.5, None, ("2.50 m", 2.5, "m", None, None)),
+    (NO_UNITS, "250 cm", None, ("2.50 m", 2.5, "m", None, None)),
+    (NO_UNITS_CM, 180, None, ("180.00 cm", 1.8, "m", None, None)),
+    (SINGLE_NUMBER, 1.5, None, ("1.50", 1.5, "", None, None)),
+    (DISTANCE, 1e300, "m", ("1e+300 m", 1e300, "m", None, None)),
+    # options beyond J; numbered options carry their number as the value
+    (TWELVE, "K", None, ("K. item k", None, "", "K", None)),
+    (TWELVE, "l", None, ("L. item l", None, "", "L", None)),
+    (NUMBERED, 1, None, ("1. the chair", 1, "", "1", None)),
+    (NUMBERED, "2", None, ("2. the table", 2, "", "2", None)),
+    (NUMBERED, "(2)", None, ("2. the table", 2, "", "2", None)),
+    (NUMBERED, "Option 1", None, ("1. the chair", 1, "", "1", None)),
+    (NUMBERED, "the table", None, ("2. the table", 2, "", "2", None)),
+    (NUMBERED, np.int64(2), None, ("2. the table", 2, "", "2", None)),
+    (ONE_OR_TWO, 1, None, ("1", 1, "", "1", None)),
+    (ONE_OR_TWO, "2", None, ("2", 2, "", "2", None)),
+    # an option that is a quantity: picked by its number or its quantity, valued in SI
+    (METRES_CHOICE, "B", None, ("B. 1.2 m", 1.2, "m", "B", None)),
+    (METRES_CHOICE, 1.2, None, ("B. 1.2 m", 1.2, "m", "B", None)),
+    (METRES_CHOICE, 240, "cm", ("C. 2.4 m", 2.4, "m", "C", None)),
+    # yes/no variants, also as options
+    (YES_NO, "Yes, the mug is on the table.", None, ("yes", None, "", None, True)),
+    (YES_NO, "no, it is not", None, ("no", None, "", None, False)),
+    (YES_NO, "y", None, ("yes", None, "", None, True)),
+    (YES_NO, np.bool_(True), None, ("yes", None, "", None, True)),
+    (YES_NO_OPTIONS, True, None, ("A. yes", None, "", "A", None)),
+    (YES_NO_OPTIONS, "No.", None, ("B. no", None, "", "B", None)),
+    (YES_NO_OPTIONS, "(B) no", None, ("B. no", None, "", "B", None)),
+    # wrappers benchmarks ask for or models add
+    (CHOICE, "`B`", None, ("B. the laptop", None, "", "B", None)),
+    (CHOICE, "``C``", None, ("C. the chair", None, "", "C", None)),
+    (CHOICE, "<answer>A</answer>", None, ("A. the mug", None, "", "A", None)),
+    (CHOICE, "Answer: B", None, ("B. the laptop", None, "", "B", None)),
+    (YES_NO, "<answer>no</answer>", None, ("no", None, "", None, False)),
+    (APART, "'2.3'", None, ("2.30 m", 2.3, "m", None, None)),
+    # a number given as free text keeps its value
+    (TEXT, 3.5, None, ("3.5", 3.5, "", None, None)),
+    (TEXT, "42", None, ("42", 42.0, "", None, None)),
+    (TEXT, 3, "m", ("3 m", 3.0, "m", None, None)),
 ]
 
 
@@ -163,10 +255,11 @@ def test_accepted_answers_are_normalised(spec, value, unit, expected):
 # spec, value, unit, words every reason must contain
 REFUSED = [
     # a measure without a unit when the question stated none
-    (DISTANCE, 2.4, None, ["the question asks for a distance (length); give the unit, e.g. ReturnAnswer(2.40, unit='m')"]),
+    (DISTANCE, 2.4, None, ["the question asks for a distance (length) and names no unit; give the unit, "
+                           "e.g. ReturnAnswer(2.40, unit='m')"]),
     (DISTANCE, "2.4", None, ["asks for a distance", "give the unit"]),
-    (ANGLE, 90, None, ["asks for an angle;", "unit='deg'"]),
-    (WAIT, 12, "", ["asks for a time;", "unit='s'"]),
+    (ANGLE, 90, None, ["asks for an angle and names no unit", "unit='deg'"]),
+    (WAIT, 12, "", ["asks for a time and names no unit", "unit='s'"]),
     # a unit of the wrong dimension
     (DISTANCE, "90°", None, ["asks for a distance (length)", "'deg' is a unit of angle", "m, cm, mm"]),
     (DISTANCE, 2, "s", ["'s' is a unit of time"]),
@@ -211,6 +304,30 @@ REFUSED = [
     (CHOICE, "", None, ["the answer is empty", "option letter"]),
     (COUNT, [1, 2], None, ["takes one str, int, float or bool, got list"]),
     (TEXT, {"a": 1}, None, ["got dict"]),
+    # not finite once converted to SI (or to the unit the question names)
+    (DISTANCE, 1e308, "km", ["1e+308 km converts to inf, not a finite number"]),
+    (HEIGHT_CM, 1e307, "m", ["1e+307 m converts to inf, not a finite number"]),
+    (ROOM, 1e303, "km^2", ["converts to inf"]),
+    (TEXT, 1e308, "km", ["converts to inf"]),
+    (TEXT, float("inf"), None, ["must be a finite number, got inf", "short text"]),
+    (NO_UNITS, float("nan"), None, ["must be a finite number, got nan"]),
+    # "Do not include units" does not excuse the wrong kind of unit
+    (NO_UNITS, 2, "s", ["'s' is a unit of time"]),
+    (SINGLE_NUMBER, "about two", None, ["expected a number"]),
+    # options outside the labels
+    (TWELVE, "M", None, ["there is no option M", "(A, B, C, D, E, F, G, H, I, J, K, L)"]),
+    (NUMBERED, 3, None, ["there is no option 3", "one option number (1, 2)", "1. the chair, 2. the table"]),
+    (NUMBERED, "A", None, ["there is no option A", "one option number (1, 2)"]),
+    (NUMBERED, "the sofa", None, ["one option number (1, 2)"]),
+    (ONE_OR_TWO, 3, None, ["there is no option 3", "(1, 2)"]),
+    (METRES_CHOICE, 1.2, "s", ["one option letter"]),
+    (CHOICE, "`E`", None, ["there is no option E"]),
+    # yes/no that says both or neither
+    (YES_NO, "yes and no", None, ["yes/no question"]),
+    (YES_NO, "n/a", None, ["yes/no question"]),
+    (YES_NO, "Yesterday", None, ["yes/no question"]),
+    (YES_NO_OPTIONS, "maybe", None, ["one option letter (A, B)"]),
+    (CHOICE, "``", None, ["the answer is empty"]),
 ]
 
 
@@ -233,20 +350,38 @@ def test_stated_unit_lets_a_bare_number_through_and_renders_in_it():
 
 def test_answer_dict_round_trips_through_json():
     for spec, value, unit in [(DISTANCE, "230cm", None), (CHOICE, "B", None), (YES_NO, False, None),
-                              (COUNT, 4, None), (TEXT, "red", None)]:
+                              (COUNT, 4, None), (TEXT, "red", None), (NUMBERED, 2, None), (TEXT, 3.5, None)]:
         answer = check_answer(spec, value, unit).answer
-        data = json.loads(json.dumps(answer.to_dict()))
+        data = json.loads(json.dumps(answer.to_dict(), allow_nan=False))
         assert data["kind"] == spec.kind.value
         assert Answer.from_dict(data) == answer
 
 
+@pytest.mark.parametrize("spec", [DISTANCE, HEIGHT_CM, ROOM, TURN, WAIT, SPEED, COUNT, NO_UNITS, SINGLE_NUMBER, TEXT,
+                                  NUMERIC_CHOICE, METRES_CHOICE])
+def test_no_accepted_answer_holds_a_non_finite_number(spec):
+    """However large the number and whatever its unit, an accepted answer is finite and strict JSON."""
+    for number in (1e300, 1e306, 1e307, 1.7e308, -1e308, 1e-320):
+        for unit in (None, "m", "mm", "km", "cm^2", "km^3", "deg", "rad", "h", "km/h", "mph"):
+            verdict = check_answer(spec, number, unit)
+            if verdict.accepted:
+                assert verdict.answer.value is None or math.isfinite(verdict.answer.value), (number, unit)
+                json.dumps(verdict.answer.to_dict(), allow_nan=False)
+            else:
+                assert "nan" not in verdict.reason.split() and verdict.reason
+
+
 @pytest.mark.parametrize("spec, expected", [
     (DISTANCE, "the distance as a number with its unit, e.g. ReturnAnswer(2.4, unit='m')"),
-    (HEIGHT_CM, "the height as a number with its unit, e.g. ReturnAnswer(2.4, unit='cm')"),
+    (HEIGHT_CM, "the height as a number, taken in cm unless you give a unit, e.g. ReturnAnswer(2.4)"),
     (CHOICE, "one option letter, e.g. ReturnAnswer('A') (options: A. the mug; B. the laptop; C. the chair)"),
     (COUNT, "a non-negative whole number, e.g. ReturnAnswer(3)"),
     (YES_NO, "yes or no, e.g. ReturnAnswer('yes') or ReturnAnswer(False)"),
     (TEXT, "a short text, e.g. ReturnAnswer('the red mug')"),
+    (APART, "the distance as a number, taken in m unless you give a unit, e.g. ReturnAnswer(2.4)"),
+    (NO_UNITS, "the distance as a number, taken in m unless you give a unit, e.g. ReturnAnswer(2.4)"),
+    (NUMBERED, "one option number, e.g. ReturnAnswer(1) (options: 1. the chair; 2. the table)"),
+    (ONE_OR_TWO, "one option number, e.g. ReturnAnswer(1) (options: 1; 2)"),
 ])
 def test_describe_expected(spec, expected):
     assert describe_expected(spec) == expected

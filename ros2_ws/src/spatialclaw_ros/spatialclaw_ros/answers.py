@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import string
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Sequence
@@ -133,26 +134,66 @@ _YES_NO_STARTS = ("is", "are", "was", "were", "do", "does", "did", "can", "could
 _COUNT_WORDS = {word: number for number, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split())}
-_OPTION_MARK = re.compile(r"(?:(?<=\s)|^)(?:\(([A-J])\)|([A-J])[.):])(?=\s)")
-_LABELLED = re.compile(r"^\s*(?:\(([A-Ja-j])\)|([A-Ja-j])[.):])\s*(.*)$", re.S)
-_UNIT_HINT = re.compile(rf"\bin\s+(?:units of\s+)?(?:the\s+)?({_UNIT_PATTERN})(?![\w/^²³])", re.I)
+
+#: Answer-format instructions that benchmarks add to a question, by what each means for the answer
+#: (tests/test_answer_formats.py holds the benchmarks' own templates).
+_INSTRUCTIONS = {
+    # a number without a unit: taken in the unit the question names, else in the measure's SI unit
+    "bare_number": re.compile(
+        r"\b(?:do not|don't|never)\s+(?:include|give|add|write|use)\s+(?:any\s+|the\s+)?units?\b"
+        r"|\bwithout\s+(?:any\s+|the\s+)?units?\b|\bno units\b"
+        r"|\b(?:single|one)\s+(?:float\s+|decimal\s+|integer\s+)?number\b|\bnumerical value\b", re.I),
+    "yes_no": re.compile(r"\byes\s*(?:or|/)\s*no\b|\btrue\s*(?:or|/)\s*false\b", re.I),
+    # "Answer 1 or 2": the options are numbered; their numbers alone when the text labels none
+    "numbered": re.compile(r"\banswer(?:\s+with)?(?:\s+either)?\s+(1(?:\s*,\s*\d+)*,?\s+or\s+\d+)\b", re.I),
+}
+
+
+def _mark_pattern(label: str, bare: bool = True) -> re.Pattern:
+    """Option labels in question text: "(A)", and with ``bare`` "A." "A)" "A:"; followed by a space, not in a word."""
+    bare_form = rf"|({label})[.):]" if bare else ""
+    return re.compile(rf"(?<![\w.'’-])(?:\(({label})\){bare_form})(?=\s)")
+
+
+_LETTER_MARKS = _mark_pattern("[A-Z]")
+# Numbered options need parentheses ("(1) red") unless an instruction such as "Answer 1 or 2" says they are options.
+_NUMBER_MARKS = {True: _mark_pattern(r"\d{1,2}"), False: _mark_pattern(r"\d{1,2}", bare=False)}
+#: A label at the start of an option or answer: "B", "b.", "(B)", "B) the mug", "option B", "2", "(2) the mug".
+_LABEL = re.compile(r"^\s*(?:option\s+)?(?:\(([a-z]|\d{1,2})\)|([a-z]|\d{1,2})(?:[.):](?=\s|$)|$))\s*(.*)$",
+                    re.S | re.I)
+# An answer instruction after the last option on its line ("D. Nothing happened. Please answer directly ...").
+_TRAILING_INSTRUCTION = re.compile(r"\s+(?=(?:Please|Answer|Reply|Respond|Enclose|Note|Select|Choose)\b)")
+#: Where a question names the unit of its number: "(metres)", "(m)", "(in square meters)", "in cm", "measured in feet".
+_UNITS_OF = r"(?:(?:the\s+)?units?\s+of\s+)?"  # "in (the) unit(s) of"; "in the second image" names no unit
+_UNIT_NAMED = re.compile(rf"(?<!\w)\(\s*(?:in\s+)?{_UNITS_OF}({_UNIT_PATTERN})\s*\)"
+                         rf"|\bin\s+{_UNITS_OF}({_UNIT_PATTERN})(?=[\s).,;:?!]|$)", re.I)
 
 
 @dataclass
 class QuestionSpec:
-    """What a question asks for: options (without their letters; A, B, ... by position), the answer kind,
-    the measure (a key of MEASURES) for NUMBER questions, and a unit the question itself asked for."""
+    """What a question asks for: options (without their labels), the answer kind, the measure (a key of
+    MEASURES) for NUMBER questions, a unit the question itself names, whether the options are numbered
+    (1, 2, ... instead of A, B, ...) and whether the prompt asks for a number without units."""
 
     question: str
     choices: list[str] = field(default_factory=list)
     kind: AnswerKind = AnswerKind.TEXT
     measure: str | None = None
     unit_hint: str | None = None
+    numbered: bool = False
+    bare_number: bool = False
 
     @property
-    def letters(self) -> list[str]:
-        """The option letters, A, B, ... one per choice."""
-        return [chr(ord("A") + i) for i in range(len(self.choices))]
+    def labels(self) -> list[str]:
+        """The option labels, one per choice: A, B, ... or 1, 2, ... when numbered."""
+        if self.numbered:
+            return [str(i + 1) for i in range(len(self.choices))]
+        return list(string.ascii_uppercase[:len(self.choices)])
+
+    @property
+    def options(self) -> list[str]:
+        """Each option as shown: "B. the laptop", or just "2" for an option that is only its number."""
+        return [label if text == label else f"{label}. {text}" for label, text in zip(self.labels, self.choices)]
 
     @property
     def si_unit(self) -> str | None:
@@ -160,36 +201,55 @@ class QuestionSpec:
         return SI_UNITS[MEASURES[self.measure]] if self.measure else None
 
 
-def _inline_options(question: str) -> tuple[str, list[str]]:
-    """Split "Which? A. red B. blue" into the question and its options; no options -> (question, [])."""
-    marks = list(_OPTION_MARK.finditer(question))
-    chain, expected = [], "A"
-    for mark in marks:
-        letter = mark.group(1) or mark.group(2)
-        if letter == expected:
-            chain.append(mark)
-            expected = chr(ord(expected) + 1)
-    if len(chain) < 2:
-        return question, []
-    options = []
-    for mark, following in zip(chain, chain[1:] + [None]):
-        end = following.start() if following else len(question)
-        options.append(question[mark.end():end].strip().rstrip(",;").strip())
-    return question[:chain[0].start()].strip(), options
+def _next_label(label: str) -> str:
+    return str(int(label) + 1) if label.isdigit() else chr(ord(label) + 1)
 
 
-def _strip_label(option: str, position: int) -> str:
-    """"B. blue" at position 1 -> "blue"; an unlabelled or differently labelled option is kept whole."""
-    match = _LABELLED.match(option)
-    if match and (match.group(1) or match.group(2)).upper() == chr(ord("A") + position):
-        return match.group(3).strip()
-    return option.strip()
+def _inline_options(question: str, numbered_instruction: bool) -> tuple[str, list[str], bool]:
+    """Split "Which? A. red B. blue" (or "(1) red (2) blue") into the stem, its options and whether they are
+    numbered; no options -> (question, [], False)."""
+    for marks, first in ((_LETTER_MARKS, "A"), (_NUMBER_MARKS[numbered_instruction], "1")):
+        chain, expected = [], first
+        for mark in marks.finditer(question):
+            if next(label for label in mark.groups() if label) == expected:
+                chain.append(mark)
+                expected = _next_label(expected)
+        if len(chain) >= 2:
+            ends = [mark.start() for mark in chain[1:]] + [_last_option_end(question, chain[-1].end())]
+            options = [question[mark.end():end].strip().rstrip(",;").strip() for mark, end in zip(chain, ends)]
+            return question[:chain[0].start()].strip(), options, first == "1"
+    return question, [], False
+
+
+def _last_option_end(question: str, start: int) -> int:
+    """Where the last option ends: at the end of its line, or before an answer instruction on that line."""
+    start += len(question[start:]) - len(question[start:].lstrip())
+    line_end = question.find("\n", start)
+    end = len(question) if line_end < 0 else line_end
+    instruction = _TRAILING_INSTRUCTION.search(question, start, end)
+    return instruction.start() if instruction else end
+
+
+def _given_options(choices: Sequence[str]) -> tuple[list[str], bool]:
+    """Options given as a list, without labels that match their position ("B. blue", "(2) blue"); they are
+    numbered when every one carries its number."""
+    texts, numbered = [], []
+    for position, choice in enumerate(choices):
+        text = str(choice).strip()
+        match = _LABEL.match(text)
+        label = (match.group(1) or match.group(2)).upper() if match else ""
+        at_position = label in (string.ascii_uppercase[position:position + 1], str(position + 1))
+        if match and match.group(3).strip() and at_position:
+            text = match.group(3).strip()
+        texts.append(text)
+        numbered.append(label == str(position + 1) and text != str(choice).strip())
+    return texts, all(numbered)
 
 
 def _asked_sentence(question: str) -> str:
-    """The sentence that asks: the last one ending in "?", else the whole text."""
+    """The sentence that asks (the last one ending in "?", else the whole text), without a "Question:" label."""
     asked = [s for s in re.split(r"(?<=[.?!])\s+", question.strip()) if s.endswith("?")]
-    return asked[-1] if asked else question.strip()
+    return re.sub(r"^question\s*:\s*", "", asked[-1] if asked else question.strip(), flags=re.I)
 
 
 def _measure_of(asked: str) -> str | None:
@@ -221,51 +281,69 @@ def _how_many_unit(asked: str) -> _Unit | None:
 
 
 def analyse_question(question: str, choices: Sequence[str] = ()) -> QuestionSpec:
-    """The QuestionSpec of ``question``; options come from ``choices`` or from the text ("A. red B. blue")."""
+    """The QuestionSpec of ``question``; options come from ``choices`` or from the text ("A. red B. blue"),
+    and the answer-format instructions benchmarks add ("Answer 1 or 2", "Do not include units") count."""
+    said = {name: pattern.search(question) for name, pattern in _INSTRUCTIONS.items()}
+    numbers = re.findall(r"\d+", said["numbered"].group(1)) if said["numbered"] else []
+    numbers = numbers if numbers == [str(n) for n in range(1, len(numbers) + 1)] else []
     if choices:
-        stem, options = question, [_strip_label(str(choice), i) for i, choice in enumerate(choices)]
+        stem, (options, numbered) = question, _given_options(choices)
     else:
-        stem, options = _inline_options(question)
+        stem, options, numbered = _inline_options(question, bool(numbers))
+    options = options or numbers
     if options:
-        return QuestionSpec(question, options, AnswerKind.CHOICE)
-    stated = _UNIT_HINT.search(stem)
-    hint = _lookup_unit(stated.group(1)) if stated else None
+        numbered = numbered or len(options) > 26 or len(options) == len(numbers)
+        return QuestionSpec(question, options, AnswerKind.CHOICE, numbered=numbered)
+    named = _UNIT_NAMED.search(stem)
+    hint = _lookup_unit(named.group(1) or named.group(2)) if named else None
+    bare = said["bare_number"] is not None
     asked = _asked_sentence(stem).lower()
     words = asked.split()
-    if (words and words[0] in _YES_NO_STARTS and " or " not in asked) or re.search(r"\byes(?: or |/)no\b", asked):
+    if said["yes_no"] or (words and words[0] in _YES_NO_STARTS and " or " not in asked):
         return QuestionSpec(question, [], AnswerKind.YES_NO)
     if re.search(r"\bhow many\b", asked):
         unit = _how_many_unit(asked)
         if unit is None:
             return QuestionSpec(question, [], AnswerKind.COUNT)
-        return _number_spec(question, unit.dimension, hint or unit)
+        return _number_spec(question, unit.dimension, hint or unit, bare)
     if re.search(r"\b(?:number of|count)\b", asked):
         return QuestionSpec(question, [], AnswerKind.COUNT)
     measure = None if _ASKS_FOR_A_THING.match(asked) else _measure_of(asked)
-    if measure or hint:
-        return _number_spec(question, measure, hint)
+    if measure or hint or bare:
+        return _number_spec(question, measure, hint, bare)
     return QuestionSpec(question, [], AnswerKind.TEXT)
 
 
-def _number_spec(question: str, measure: str | None, hint: _Unit | None) -> QuestionSpec:
+def _number_spec(question: str, measure: str | None, hint: _Unit | None, bare: bool) -> QuestionSpec:
     """A NUMBER spec; a stated unit of another dimension than the measure word wins ("size ... in m^2")."""
     if hint and (measure is None or MEASURES[measure] != hint.dimension):
         measure = hint.dimension
-    return QuestionSpec(question, [], AnswerKind.NUMBER, measure, hint.symbol if hint else None)
+    return QuestionSpec(question, [], AnswerKind.NUMBER, measure, hint.symbol if hint else None, bare_number=bare)
+
+
+def _bare_unit(spec: QuestionSpec) -> _Unit | None:
+    """The unit a bare number is taken in: the one the question names, else the SI unit when the prompt asks
+    for numbers without units; None when a bare number is ambiguous."""
+    if spec.unit_hint:
+        return _lookup_unit(spec.unit_hint)
+    return _lookup_unit(spec.si_unit) if spec.bare_number and spec.measure else None
 
 
 def describe_expected(spec: QuestionSpec) -> str:
     """One line telling the model what ReturnAnswer should be given for ``spec``."""
     if spec.kind is AnswerKind.CHOICE:
-        options = "; ".join(f"{letter}. {text}" for letter, text in zip(spec.letters, spec.choices))
-        return f"one option letter, e.g. ReturnAnswer('A') (options: {options})"
+        noun, example = ("number", "1") if spec.numbered else ("letter", "'A'")
+        return f"one option {noun}, e.g. ReturnAnswer({example}) (options: {'; '.join(spec.options)})"
     if spec.kind is AnswerKind.YES_NO:
         return "yes or no, e.g. ReturnAnswer('yes') or ReturnAnswer(False)"
     if spec.kind is AnswerKind.COUNT:
         return "a non-negative whole number, e.g. ReturnAnswer(3)"
     if spec.kind is AnswerKind.NUMBER and spec.measure:
-        unit = spec.unit_hint or spec.si_unit
-        return f"the {spec.measure} as a number with its unit, e.g. ReturnAnswer(2.4, unit='{unit}')"
+        bare = _bare_unit(spec)
+        if bare:
+            return (f"the {spec.measure} as a number, taken in {bare.symbol} unless you give a unit, "
+                    "e.g. ReturnAnswer(2.4)")
+        return f"the {spec.measure} as a number with its unit, e.g. ReturnAnswer(2.4, unit='{spec.si_unit}')"
     if spec.kind is AnswerKind.NUMBER:
         return "a number, e.g. ReturnAnswer(2.4)"
     return "a short text, e.g. ReturnAnswer('the red mug')"
@@ -275,8 +353,10 @@ def describe_expected(spec: QuestionSpec) -> str:
 
 @dataclass
 class Answer:
-    """An accepted answer: ``value`` in SI units (degrees for angles) with ``unit``, or the option letter
-    ``choice``, or ``boolean``; ``text`` is a readable rendering ("2.30 m", "B. the mug", "yes")."""
+    """An accepted answer: ``text`` is a readable rendering ("2.30 m", "B. the mug", "yes"). ``value`` is the
+    number whenever the answer is one: in SI units (degrees for angles) with ``unit``, a count, the number a
+    chosen option stands for (its label when numbered, else its text), or a number given as free text.
+    ``choice`` is the chosen option's label; ``boolean`` the yes/no."""
 
     kind: AnswerKind
     text: str
@@ -314,11 +394,15 @@ class _Refused(Exception):
 
 
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+#: Wrappers around an answer that benchmarks ask for or models add: `B`, ``B``, "B", <answer>B</answer>, Answer: B.
+_WRAPPERS = [re.compile(pattern, re.S | re.I) for pattern in
+             (r"^`+(.*?)`+$", r'^"(.*)"$', r"^'(.*)'$", r"^<answer>(.*)</answer>$", r"^answer\s*:\s*(.+)$")]
+_YES, _NO = {"yes", "true"}, {"no", "false"}
 
 
 def _format_number(value: float) -> str:
-    """Two decimals, or three significant digits below 0.1 ("0.0042")."""
-    return f"{value:.2f}" if value == 0 or abs(value) >= 0.1 else f"{value:.3g}"
+    """Two decimals; three significant digits below 0.1 ("0.0042") and from a million up ("1.2e+06")."""
+    return f"{value:.2f}" if value == 0 or 0.1 <= abs(value) < 1e6 else f"{value:.3g}"
 
 
 def _plain(value):
@@ -327,6 +411,14 @@ def _plain(value):
     if item is not None and getattr(value, "shape", None) == ():
         return item()
     return value
+
+
+def _unwrap(text: str) -> str:
+    """``text`` without the wrappers in _WRAPPERS, however nested."""
+    text = text.strip()
+    while match := next((m for m in (wrapper.match(text) for wrapper in _WRAPPERS) if m), None):
+        text = match.group(1).strip()
+    return text
 
 
 def _split_number(value) -> tuple[float, str | None]:
@@ -346,6 +438,19 @@ def _split_number(value) -> tuple[float, str | None]:
     raise _Refused(f"expected a number, got {type(value).__name__}")
 
 
+def _finite(value: float, given: str) -> float:
+    """``value`` when finite; else refused, naming the ``given`` quantity that did not convert."""
+    if not math.isfinite(value):
+        raise _Refused(f"{given} converts to {value}, not a finite number; give a finite value in a fitting unit")
+    return value
+
+
+def _si(number: float, unit: _Unit) -> float:
+    """``number`` in ``unit`` converted to SI, without float noise such as 2.3000000000000003; refused when that
+    is not finite (1e308 km)."""
+    return _finite(float(f"{number * unit.factor:.12g}"), f"{number:g} {unit.symbol}")
+
+
 def _check_number(spec: QuestionSpec, value, unit: str | None) -> Answer:
     try:
         number, unit_in_value = _split_number(value)
@@ -360,20 +465,22 @@ def _check_number(spec: QuestionSpec, value, unit: str | None) -> Answer:
             return Answer(AnswerKind.NUMBER, _format_number(number), value=number)
         si_value, si_unit = _si(number, given), SI_UNITS[given.dimension]
         return Answer(AnswerKind.NUMBER, f"{_format_number(si_value)} {si_unit}", value=si_value, unit=si_unit)
+    given = given or _bare_unit(spec)
     if given is None:
-        if spec.unit_hint is None:
-            example = f"ReturnAnswer({_format_number(number)}, unit='{spec.si_unit}')"
-            raise _Refused(f"the question asks for {_measure_phrase(spec.measure)}; give the unit, e.g. {example}")
-        given = _lookup_unit(spec.unit_hint)
+        example = f"ReturnAnswer({_format_number(number)}, unit='{spec.si_unit}')"
+        raise _Refused(f"the question asks for {_measure_phrase(spec.measure)} and names no unit; give the unit, "
+                       f"e.g. {example}")
     if given.dimension != dimension:
         raise _Refused(f"the question asks for {_measure_phrase(spec.measure)}, but '{given.symbol}' is a unit of "
                        f"{given.dimension}; use a {dimension} unit such as {_units_of(dimension)}")
     if number < 0 and dimension in _NON_NEGATIVE:
-        raise _Refused(f"{_measure_phrase(spec.measure)} cannot be negative (got {_format_number(number)} {given.symbol}); "
-                       "give its magnitude")
-    display = _lookup_unit(spec.unit_hint) if spec.unit_hint else _UNITS[SI_UNITS[dimension]]
-    text = f"{_format_number(number * given.factor / display.factor)} {display.symbol}"
-    return Answer(AnswerKind.NUMBER, text, value=_si(number, given), unit=SI_UNITS[dimension])
+        raise _Refused(f"{_measure_phrase(spec.measure)} cannot be negative "
+                       f"(got {_format_number(number)} {given.symbol}); give its magnitude")
+    si_value = _si(number, given)
+    display = _lookup_unit(spec.unit_hint or SI_UNITS[dimension])
+    shown = _finite(number * given.factor / display.factor, f"{number:g} {given.symbol}")
+    return Answer(AnswerKind.NUMBER, f"{_format_number(shown)} {display.symbol}", value=si_value,
+                  unit=SI_UNITS[dimension])
 
 
 def _measure_phrase(measure: str) -> str:
@@ -381,11 +488,6 @@ def _measure_phrase(measure: str) -> str:
     article = "an" if measure[0] in "aeiou" else "a"
     dimension = MEASURES[measure]
     return f"{article} {measure}" + (f" ({dimension})" if dimension != measure else "")
-
-
-def _si(number: float, unit: _Unit) -> float:
-    """``number`` in ``unit`` converted to SI, without float noise such as 2.3000000000000003."""
-    return float(f"{number * unit.factor:.12g}")
 
 
 def _given_unit(in_value: str | None, parameter: str | None, dimension: str | None) -> _Unit | None:
@@ -419,14 +521,22 @@ def _check_count(value, unit: str | None) -> Answer:
     return Answer(AnswerKind.COUNT, str(int(number)), value=int(number))
 
 
-def _check_yes_no(value) -> Answer:
+def _yes_no(value) -> bool | None:
+    """True or False for a yes/no answer (True, "Yes.", "no, it is not", "y"); None for anything else."""
     if isinstance(value, bool):
-        boolean = value
-    elif isinstance(value, str) and value.strip().lower().rstrip(".!") in ("yes", "y", "true"):
-        boolean = True
-    elif isinstance(value, str) and value.strip().lower().rstrip(".!") in ("no", "n", "false"):
-        boolean = False
-    else:
+        return value
+    if not isinstance(value, str):
+        return None
+    if value.strip().lower() in ("y", "n"):
+        return value.strip().lower() == "y"
+    words = re.findall(r"[a-z]+", value.lower())
+    said = {word in _YES for word in words if word in _YES | _NO}
+    return said.pop() if words and words[0] in _YES | _NO and len(said) == 1 else None
+
+
+def _check_yes_no(value) -> Answer:
+    boolean = _yes_no(value)
+    if boolean is None:
         raise _Refused(f"this is a yes/no question; answer 'yes' or 'no' (or True/False), got {value!r}")
     return Answer(AnswerKind.YES_NO, "yes" if boolean else "no", boolean=boolean)
 
@@ -435,51 +545,118 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(".")
 
 
-def _check_choice(spec: QuestionSpec, value) -> Answer:
-    letters = spec.letters
-    options = ", ".join(f"{letter}. {text}" for letter, text in zip(letters, spec.choices))
-    refuse = f"answer with one option letter ({', '.join(letters)}); the options are: {options}; got {value!r}"
-    index = None
-    if isinstance(value, str):
-        text = value.strip()
-        labelled = _LABELLED.match(text)
-        if labelled or re.fullmatch(r"[A-Ja-j]", text):
-            letter = (labelled.group(1) or labelled.group(2)).upper() if labelled else text.upper()
-            rest = labelled.group(3).strip() if labelled else ""
-            if letter not in letters:
-                raise _Refused(f"there is no option {letter}; {refuse}")
-            index = letters.index(letter)
-            if rest and _normal(rest) != _normal(spec.choices[index]):
-                raise _Refused(f"option {letter} is '{spec.choices[index]}', not '{rest}'; {refuse}")
+def _quantity(value, unit: str | None = None) -> tuple[float, _Unit | None] | None:
+    """The finite number ``value`` is (a number, or text such as "1.2 m" or "3") and the unit it or ``unit``
+    names; None for anything else, such as "3 chairs"."""
+    try:
+        number, spelling = _split_number(value)
+        given = _given_unit(spelling, unit, None)
+    except _Refused:
+        return None
+    return (number, given) if math.isfinite(number) else None
+
+
+def _option_value(label: str, text: str) -> tuple[float | None, str]:
+    """(value, unit) a chosen option stands for: its number when numbered, else its text's number (SI)."""
+    if label.isdigit():
+        return int(label), ""
+    quantity = _quantity(text)
+    if quantity is None:
+        return None, ""
+    amount, unit = quantity
+    if unit is None:
+        return (int(amount) if amount.is_integer() else amount), ""
+    return _si(amount, unit), SI_UNITS[unit.dimension]
+
+
+def _choice_index(spec: QuestionSpec, value, unit: str | None) -> int | None:
+    """The option ``value`` picks by label, text, yes/no or number; None when it picks none (or several)."""
+    labels, texts = spec.labels, spec.choices
+    labelled = _LABEL.match(value) if isinstance(value, str) else None
+    label = (labelled.group(1) or labelled.group(2)).upper() if labelled else ""
+    rest = labelled.group(3).strip() if labelled else ""
+    if spec.numbered and isinstance(value, numbers.Real) and not isinstance(value, bool) and value == int(value):
+        label = str(int(value))
+    if label in labels:
+        index = labels.index(label)
+        if rest and _normal(rest) != _normal(texts[index]):
+            raise _Refused(f"option {label} is '{texts[index]}', not '{rest}'")
+        return index
+    boolean = _yes_no(value)
+    said = _YES if boolean else _NO
+    for found in ([i for i, text in enumerate(texts) if isinstance(value, str) and _normal(text) == _normal(value)],
+                  [i for i, text in enumerate(texts) if boolean is not None and _normal(text) in said],
+                  _numeric_matches(texts, value, unit)):
+        if len(found) == 1:
+            return found[0]
+    if label and not rest and (spec.numbered or label.isalpha()):
+        raise _Refused(f"there is no option {label}")
+    return None
+
+
+def _numeric_matches(texts: list[str], value, unit: str | None) -> list[int]:
+    """The options whose number equals ``value`` (compared in SI when both name a unit)."""
+    answer = _quantity(value, unit)
+    if answer is None:
+        return []
+    number, given = answer
+    matches = []
+    for index, quantity in enumerate(map(_quantity, texts)):
+        if quantity is None:
+            continue
+        amount, option_unit = quantity
+        if given and option_unit:
+            same = given.dimension == option_unit.dimension and math.isclose(
+                number * given.factor, amount * option_unit.factor, rel_tol=1e-9, abs_tol=1e-12)
         else:
-            matches = [i for i, choice in enumerate(spec.choices) if _normal(choice) == _normal(text)]
-            index = matches[0] if len(matches) == 1 else None
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        matches = [i for i, choice in enumerate(spec.choices) if _same_number(choice, float(value))]
-        index = matches[0] if len(matches) == 1 else None
+            same = math.isclose(number, amount, rel_tol=1e-9, abs_tol=1e-12)
+        if same:
+            matches.append(index)
+    return matches
+
+
+def _check_choice(spec: QuestionSpec, value, unit: str | None) -> Answer:
+    noun = "number" if spec.numbered else "letter"
+    refuse = (f"answer with one option {noun} ({', '.join(spec.labels)}); the options are: "
+              f"{', '.join(spec.options)}; got {value!r}")
+    try:
+        index = _choice_index(spec, value, unit)
+    except _Refused as refused:
+        raise _Refused(f"{refused}; {refuse}") from None
     if index is None:
         raise _Refused(refuse)
-    return Answer(AnswerKind.CHOICE, f"{letters[index]}. {spec.choices[index]}", choice=letters[index])
+    label = spec.labels[index]
+    number, number_unit = _option_value(label, spec.choices[index])
+    return Answer(AnswerKind.CHOICE, spec.options[index], value=number, unit=number_unit, choice=label)
 
 
-def _same_number(option: str, number: float) -> bool:
-    try:
-        return math.isclose(float(option.strip()), number, rel_tol=1e-9, abs_tol=1e-12)
-    except ValueError:
-        return False
+def _check_text(value, unit: str | None) -> Answer:
+    """Free text; a number given as text keeps its value (in SI when a unit is named)."""
+    text = f"{str(value).strip()} {unit.strip()}" if unit and unit.strip() else str(value).strip()
+    quantity = _quantity(value, unit)
+    if quantity is None:
+        return Answer(AnswerKind.TEXT, text)
+    number, given = quantity
+    if given is None:
+        return Answer(AnswerKind.TEXT, text, value=value if isinstance(value, numbers.Real) else number)
+    return Answer(AnswerKind.TEXT, text, value=_si(number, given), unit=SI_UNITS[given.dimension])
 
 
 def check_answer(spec: QuestionSpec, value, unit: str | None = None) -> AnswerVerdict:
     """Accept ``value`` (with ``unit``) as an answer to ``spec``, normalised, or refuse it with a reason."""
     value = _plain(value)
+    if isinstance(value, str):
+        value = _unwrap(value)
     try:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None or (isinstance(value, str) and not value):
             raise _Refused(f"the answer is empty; give {describe_expected(spec)}")
         if not isinstance(value, (str, numbers.Real)):
             raise _Refused(f"ReturnAnswer takes one str, int, float or bool, got {type(value).__name__}; "
                            f"give {describe_expected(spec)}")
+        if not isinstance(value, (str, bool)) and not math.isfinite(value):
+            raise _Refused(f"the answer must be a finite number, got {value}; give {describe_expected(spec)}")
         if spec.kind is AnswerKind.CHOICE:
-            answer = _check_choice(spec, value)
+            answer = _check_choice(spec, value, unit)
         elif spec.kind is AnswerKind.YES_NO:
             answer = _check_yes_no(value)
         elif spec.kind is AnswerKind.COUNT:
@@ -487,10 +664,7 @@ def check_answer(spec: QuestionSpec, value, unit: str | None = None) -> AnswerVe
         elif spec.kind is AnswerKind.NUMBER:
             answer = _check_number(spec, value, unit)
         else:
-            text = str(value).strip()
-            if unit and unit.strip():
-                text = f"{text} {unit.strip()}"
-            answer = Answer(AnswerKind.TEXT, text)
+            answer = _check_text(value, unit)
     except _Refused as refused:
         return AnswerVerdict(False, str(refused), None)
     return AnswerVerdict(True, f"accepted: {answer.text}", answer)

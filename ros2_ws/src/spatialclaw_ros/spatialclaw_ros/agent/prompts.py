@@ -127,11 +127,10 @@ def frames_description(frames: FrameSet) -> str:
 
 
 def question_text(spec: QuestionSpec) -> str:
-    """The question followed by its lettered options, one per line."""
+    """The question followed by its labelled options, one per line."""
     text = f"Question: {spec.question}"
     if spec.choices:
-        options = (f"  {letter}. {choice}" for letter, choice in zip(spec.letters, spec.choices))
-        text += "\nOptions:\n" + "\n".join(options)
+        text += "\nOptions:\n" + "\n".join(f"  {option}" for option in spec.options)
     return text
 
 

@@ -231,7 +231,8 @@ def ReturnAnswer(answer, unit: str | None = None, evidence=None) -> None:  # noq
     """Submit the final answer to the question and stop.
 
     ``answer`` is a str, int, float or bool (a list of them where the question asks for several
-    values); ``unit`` names the unit of a measured number, e.g. ``"m"`` or ``"deg"``. ``evidence``
+    values); ``unit`` names the unit of a measured number, e.g. ``"m"`` or ``"deg"``; a bare number
+    is taken in the unit the question names ("(in meters)", "in cm"). ``evidence``
     (optional) names the 3D world points the answer rests on, shown to the robot's operators: a
     tool result such as a Distance or Box3D, a dict ``{label: [x, y, z]}`` or a list of points.
     When the answer is accepted the cell stops right here. When it is refused (for example a number
