@@ -173,3 +173,22 @@ def test_the_seccomp_filter_alone_refuses_every_target_but_itself():
     finally:
         victim.kill()
         victim.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as an unprivileged user")
+def test_an_unprivileged_user_gets_its_own_user_and_pid_namespaces():
+    """The non-root route (a robot's ROS user): unprivileged user namespaces carry the PID namespace."""
+    import spatialclaw_ros
+
+    package_root = str(Path(spatialclaw_ros.__file__).resolve().parents[1])
+    python = "/usr/bin/python3"
+    readable = subprocess.run([python, "-c", f"import os; os.listdir({package_root!r})"], user=65534, group=65534,
+                              extra_groups=[], capture_output=True) if os.path.exists(python) else None
+    if readable is None or readable.returncode != 0:
+        pytest.skip(f"uid 65534 cannot run {python} on the package at {package_root}")
+    code = f"import os, sys\nprint(os.getuid(), os.getpid(), os.getppid())\nos.kill({os.getpid()}, 15)"
+    done = subprocess.run([python, "-m", launcher.__name__, "--policy", SandboxPolicy().to_json(), "--", python, "-c",
+                           code], user=65534, group=65534, extra_groups=[], capture_output=True, text=True,
+                          env={"PYTHONPATH": package_root}, timeout=60)
+    assert done.stdout == "65534 2 0\n"
+    assert done.stderr.strip().endswith("ProcessLookupError: [Errno 3] No such process")
