@@ -52,9 +52,10 @@ def test_images_inputs_and_result(tmp_path):
     log = SessionLog(tmp_path / "s")
     png = encode_png(np.zeros((4, 4, 3), np.uint8))
     assert log.save_image("step1_1", png) == "images/step1_1.png"
-    assert (tmp_path / "s/images/step1_1.png").read_bytes() == png
     frames = FrameSet([Frame(index=7, rgb=np.ones((4, 5, 3), np.uint8))])
     log.save_inputs(frames)
+    assert log.flush()  # written by the writer thread
+    assert (tmp_path / "s/images/step1_1.png").read_bytes() == png
     assert FrameSet.load(tmp_path / "s/inputs").frames[0].index == 7
     log.write_result({"status": "answered", "session_dir": tmp_path})
     assert json.loads((tmp_path / "s/result.json").read_text()) == {"status": "answered", "session_dir": str(tmp_path)}
