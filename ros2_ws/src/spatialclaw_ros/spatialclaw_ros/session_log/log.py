@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -44,6 +45,9 @@ DROPPED_KIND = "dropped"  # the event that stands in for items the log did not w
 MB = 1024 * 1024
 DEFAULT_MAX_BYTES = 512 * MB
 END_RESERVE_BYTES = 1 * MB  # kept for the last events and result.json
+# Admission tiers, each with its own share of the cap: files (images, inputs) may fill it up to half less the end's
+# reserve, trace events a quarter more, the end (last events, result.json) all of it; report.html takes what is left.
+FILE, EVENT, END = "file", "event", "end"
 RESULT_TEXT_MAX_CHARS = 16_384  # strings of the result (trace event and result.json) are cut to this
 PENDING_MAX_BYTES = 64 * MB  # queued for the writer but not yet on disk; beyond it items are dropped, never waited for
 CLOSE_TIMEOUT_S = 30.0  # close() waits this long for a slow disk, then reports the trace as incomplete
@@ -135,12 +139,12 @@ class SessionLog:
 
     def event(self, kind: str, **fields: Any) -> None:
         """Append one trace event: bounded and serialised here, written by the writer thread in call order."""
-        self._enqueue_event({"kind": kind, **fields}, end=False)
+        self._enqueue_event({"kind": kind, **fields}, EVENT)
 
     def save_image(self, name: str, png: bytes) -> str:
         """Queue ``images/<name>.png`` for writing and return its path relative to the session directory."""
         relative = f"{IMAGES_DIR}/{name}.png"
-        if self._admit(relative, len(png), end=False, memory=True):
+        if self._admit(relative, len(png), FILE, memory=True):
             self._queue.put(("file", relative, bytes(png)))
         return relative
 
@@ -148,14 +152,14 @@ class SessionLog:
         """Queue the question's frames for ``inputs/`` (what replay loads)."""
         size = sum(frame.rgb.nbytes + (frame.depth.nbytes if frame.depth is not None else 0)
                    for frame in frames.frames)
-        if self._admit(f"{INPUTS_DIR}/ (replay needs it)", size, end=False, memory=False):
+        if self._admit(f"{INPUTS_DIR}/ (replay needs it)", size, FILE, memory=False):
             self._queue.put(("inputs", frames))
 
     def write_result(self, result: dict) -> None:
         """Write ``result.json`` atomically (strict JSON, strings bounded); a failure is recorded in ``error``."""
         text = json_text(loggable_record(result, RESULT_TEXT_MAX_CHARS), indent=2) + "\n"
         data = text.encode("utf-8")
-        if not self._admit(RESULT_FILE, len(data), end=True, memory=False):
+        if not self._admit(RESULT_FILE, len(data), END, memory=False):
             return
         try:
             write_atomically(self.directory / RESULT_FILE, data)
@@ -173,8 +177,8 @@ class SessionLog:
             self._enqueue_event({"kind": DROPPED_KIND, "summary": {why: {"items": count, "bytes": size,
                                                                          "examples": examples}
                                                                    for why, (count, size, examples) in drops.items()}},
-                                end=True)
-        self._enqueue_event({"kind": "result", **result, "log_error": self.error}, end=True)
+                                END)
+        self._enqueue_event({"kind": "result", **result, "log_error": self.error}, END)
         self.close()
         if self._usable and TRACE_FILE not in self._failures:
             preview = json_text(loggable_record({**result, "log_error": self.error}, RESULT_TEXT_MAX_CHARS), indent=2)
@@ -182,8 +186,10 @@ class SessionLog:
                 budget = self.max_bytes - self._used - 2 * len(preview.encode("utf-8"))
             try:
                 size = write_report(self.directory, max_bytes=budget).stat().st_size
-            except (OSError, ValueError) as error:
-                self._fail(REPORT_FILE, _reason(error) if isinstance(error, OSError) else str(error))
+            except OSError as error:
+                self._fail(REPORT_FILE, _reason(error))
+            except Exception as error:  # the report is derived from the trace: its failure must not end the session
+                self._fail(REPORT_FILE, f"not rendered: {type(error).__name__}: {error}")
             else:
                 with self._lock:
                     self._take_locked(size, memory=False)
@@ -212,16 +218,16 @@ class SessionLog:
 
     # -- admission (caller's thread) ---------------------------------------------------------------
 
-    def _enqueue_event(self, record: dict, *, end: bool) -> None:
+    def _enqueue_event(self, record: dict, tier: str) -> None:
         """Serialise ``record`` (with ``t``) and queue it, or queue a ``dropped`` note in its place."""
         if not self._usable:
             return
         t = round(time.monotonic() - self._start, 4)
-        record = loggable_record({**record, "t": t}, RESULT_TEXT_MAX_CHARS if end else TEXT_MAX_CHARS)
+        record = loggable_record({**record, "t": t}, RESULT_TEXT_MAX_CHARS if tier == END else TEXT_MAX_CHARS)
         data = (json_line(record) + "\n").encode("utf-8")
         kind = str(record.get("kind"))
         with self._lock:  # admission and queueing together, so the file keeps the call order
-            why = self._admit_locked(f"{kind} event", len(data), end=end, memory=True)
+            why = self._admit_locked(f"{kind} event", len(data), tier, memory=True)
             if not why:
                 self._queue.put(("line", data))
                 return
@@ -230,25 +236,26 @@ class SessionLog:
             note["step"] = record["step"]
         note_data = (json_line(note) + "\n").encode("utf-8")
         with self._lock:
-            if not self._closed and self._fits_locked(len(note_data), end=end, memory=True):
+            if not self._closed and self._fits_locked(len(note_data), tier, memory=True):
                 self._take_locked(len(note_data), memory=True)
                 self._queue.put(("line", note_data))
 
-    def _admit(self, name: str, size: int, *, end: bool, memory: bool) -> bool:
+    def _admit(self, name: str, size: int, tier: str, *, memory: bool) -> bool:
         """Whether ``name`` may be written (its bytes are then taken from the budget)."""
         with self._lock:
-            return not self._admit_locked(name, size, end=end, memory=memory)
+            return not self._admit_locked(name, size, tier, memory=memory)
 
-    def _admit_locked(self, name: str, size: int, *, end: bool, memory: bool) -> str:
-        """Take ``size`` bytes of the budget for ``name`` and return ""; or count it as dropped and return why."""
+    def _admit_locked(self, name: str, size: int, tier: str, *, memory: bool) -> str:
+        """Take ``size`` bytes of ``tier``'s budget for ``name`` and return ""; or count it as dropped and say why.
+        ``memory``: the item waits in the queue as bytes (bounded by PENDING_MAX_BYTES)."""
         if not self._usable:
             return "the session directory is unusable"
         why = ""
-        if self._closed and not end:
+        if self._closed and tier != END:
             why = "the session log was already closed"
-        elif not self._fits_locked(size, end=end, memory=False):
+        elif not self._fits_locked(size, tier, memory=False):
             why = f"the session size cap of {self.max_bytes / MB:g} MB (agent.session_max_mb) was reached"
-        elif not self._fits_locked(size, end=end, memory=memory):
+        elif not self._fits_locked(size, tier, memory=memory):
             why = f"the disk fell {PENDING_MAX_BYTES // MB} MB behind (writes are dropped, never waited for)"
         if why:
             self._drops.setdefault(why, _Drops()).add(name, size)
@@ -256,11 +263,13 @@ class SessionLog:
         self._take_locked(size, memory=memory)
         return ""
 
-    def _fits_locked(self, size: int, *, end: bool, memory: bool) -> bool:
-        reserve = 0 if end else END_RESERVE_BYTES + self.max_bytes // 4  # the end's events and report.html
-        if self._used + size > self.max_bytes - reserve:
+    def _fits_locked(self, size: int, tier: str, *, memory: bool) -> bool:
+        quarter = self.max_bytes // 4
+        limit = {END: self.max_bytes, EVENT: self.max_bytes - END_RESERVE_BYTES - quarter,
+                 FILE: self.max_bytes - END_RESERVE_BYTES - 2 * quarter}[tier]
+        if self._used + size > limit:
             return False
-        return not memory or end or self._pending + size <= PENDING_MAX_BYTES
+        return not memory or tier == END or self._pending + size <= PENDING_MAX_BYTES
 
     def _take_locked(self, size: int, *, memory: bool) -> None:
         self._used += size
@@ -293,6 +302,7 @@ class SessionLog:
                     item[1].save(self.directory / INPUTS_DIR)
                 except OSError as error:
                     self._fail(f"{INPUTS_DIR}/", f"{_reason(error)} (replay needs it)")
+                    shutil.rmtree(self.directory / INPUTS_DIR, ignore_errors=True)  # no half-written frames
             if what in ("line", "file"):
                 with self._lock:
                     self._pending -= len(item[-1])
@@ -312,7 +322,7 @@ class SessionLog:
             while view:
                 view = view[trace.write(view):]
         except OSError as error:
-            self._fail(TRACE_FILE, f"{_reason(error)}; events after this were not written")
+            self._fail(TRACE_FILE, f"{_reason(error)} (this event and all later ones were not written)")
         return trace
 
     def _write_file(self, relative: str, data: bytes) -> None:

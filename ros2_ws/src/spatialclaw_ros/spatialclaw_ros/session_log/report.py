@@ -109,7 +109,7 @@ class _Renderer:
             return problem + _pre(event.get("text", ""))
         if kind == "vlm":
             outcome = event.get("result") if not event.get("error") else "error: " + event["error"]
-            return (f"<p class=\"meta\">{_esc(event['service'])}: {_esc(event.get('question', ''))} "
+            return (f"<p class=\"meta\">{_esc(event.get('service'))}: {_esc(event.get('question', ''))} "
                     f"&rarr; {_esc(outcome)}</p>" + "".join(self.figure(image) for image in event.get("images", [])))
         if kind == "answer_check":
             verdict = "accepted" if event["accepted"] else "refused: " + event.get("reason", "")
