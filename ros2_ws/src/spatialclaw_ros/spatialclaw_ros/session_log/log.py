@@ -88,6 +88,7 @@ class _Drops:
     examples: list[str] = field(default_factory=list)
 
     def add(self, name: str, size: int) -> None:
+        """Count one more item of ``size`` bytes named ``name``."""
         self.count += 1
         self.size += size
         if len(self.examples) < EXAMPLES_KEPT:
@@ -111,9 +112,10 @@ class SessionLog:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         try:
             (self.directory / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a path the OS cannot take (a NUL byte)
             self._usable = False
-            self._failures["session directory"] = f"cannot create {self.directory}: {_reason(error)}"
+            self._failures["session directory"] = (f"cannot create {self.directory}: "
+                                                   f"{_reason(error) if isinstance(error, OSError) else error}")
         self._writer = threading.Thread(target=self._write_queued, name="session-log-writer", daemon=True)
         self._writer.start()
         _OPEN_LOGS.add(self)
@@ -199,6 +201,8 @@ class SessionLog:
 
     def flush(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
         """Wait until everything queued so far is written; False if the writer did not get there in time."""
+        if self._closed:
+            return not self._writer.is_alive()
         reached = threading.Event()
         self._queue.put(("sync", reached))
         return reached.wait(timeout_s)
@@ -277,6 +281,7 @@ class SessionLog:
             self._pending += size
 
     def _fail(self, what: str, why: str) -> None:
+        """Record that ``what`` could not be written and why (the first failure of each ``what`` is kept)."""
         with self._lock:
             self._failures.setdefault(what, why)
 
@@ -289,26 +294,33 @@ class SessionLog:
             item = self._queue.get()
             if item is None:
                 break
-            what = item[0]
-            if what == "sync":
-                item[1].set()
-                continue
-            if what == "line":
-                trace = self._append_line(trace, item[1])
-            elif what == "file":
-                self._write_file(item[1], item[2])
-            elif what == "inputs":
-                try:
-                    item[1].save(self.directory / INPUTS_DIR)
-                except OSError as error:
-                    self._fail(f"{INPUTS_DIR}/", f"{_reason(error)} (replay needs it)")
-                    shutil.rmtree(self.directory / INPUTS_DIR, ignore_errors=True)  # no half-written frames
-            if what in ("line", "file"):
+            try:
+                trace = self._write_item(item, trace)
+            except Exception as error:  # a bug here must not stop the writer: later items still go out
+                self._fail("session log writer", f"{type(error).__name__}: {error}")
+            if item[0] in ("line", "file"):
                 with self._lock:
                     self._pending -= len(item[-1])
         if trace is not None:
             with contextlib.suppress(OSError):
                 trace.close()
+
+    def _write_item(self, item: tuple, trace):
+        """Write one queued item; returns the trace file (opened on its first line)."""
+        what = item[0]
+        if what == "sync":
+            item[1].set()
+        elif what == "line":
+            trace = self._append_line(trace, item[1])
+        elif what == "file":
+            self._write_file(item[1], item[2])
+        elif what == "inputs":
+            try:
+                item[1].save(self.directory / INPUTS_DIR)
+            except OSError as error:
+                self._fail(f"{INPUTS_DIR}/", f"{_reason(error)} (replay needs it)")
+                shutil.rmtree(self.directory / INPUTS_DIR, ignore_errors=True)  # no half-written frames
+        return trace
 
     def _append_line(self, trace, data: bytes):
         """Append ``data`` to the trace (opened on first use); after a failure the trace takes no more lines,
@@ -326,6 +338,7 @@ class SessionLog:
         return trace
 
     def _write_file(self, relative: str, data: bytes) -> None:
+        """Write one image; a partly written one is removed."""
         path = self.directory / relative
         try:
             path.write_bytes(data)
