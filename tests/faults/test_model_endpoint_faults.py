@@ -74,8 +74,9 @@ def test_cli_never_runs_the_cut_off_code(tmp_path, images):
 
 # -- 429 with Retry-After ---------------------------------------------------------------------------------------
 
-def test_retry_after_in_seconds_is_honoured():
-    script = {"main": [Status(429, {"Retry-After": "1"}, "slow down"), Reply("fine")]}
+@pytest.mark.parametrize("header", [{"Retry-After": "1"}, {"retry-after-ms": "1000"}, {"Retry-After": "1.0"}])
+def test_retry_after_in_seconds_is_honoured(header):
+    script = {"main": [Status(429, header, "slow down"), Reply("fine")]}
     with FaultyModelServer(script) as server, make_model(server.url, max_retries=2) as model:
         reply = model.chat("main", MESSAGES)
     first, second = server.for_role("main")
@@ -92,6 +93,14 @@ def test_retry_after_as_an_http_date_is_honoured():
     assert reply.text == "fine" and reply.attempts == 2
     assert until - first.wall > 1.0
     assert until - 0.1 <= second.wall < until + 2.0
+
+
+def test_an_unreadable_retry_after_falls_back_to_the_backoff():
+    script = {"main": [Status(503, {"Retry-After": "soon"}), Reply("fine")]}
+    with FaultyModelServer(script) as server, make_model(server.url, max_retries=2) as model:
+        reply = model.chat("main", MESSAGES)
+    first, second = server.for_role("main")
+    assert reply.text == "fine" and second.at - first.at < 0.9
 
 
 def test_retry_after_past_the_timeout_fails_at_once():
