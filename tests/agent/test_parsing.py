@@ -67,3 +67,11 @@ def test_malformed_replies(text, problem):
 ])
 def test_final_answer(text, value):
     assert parse_final_answer(text) == value
+
+
+def test_lines_break_where_python_source_breaks_them():
+    code = "label = 'a\u2028b\x85c'\n# note\u2029more\r\nprint(label)"
+    reply = parse_reply(f"Look\u2028closer.\r\n```python\r\n{code}\r\n```")
+    assert reply.code == "label = 'a\u2028b\x85c'\n# note\u2029more\nprint(label)"
+    assert reply.reasoning == "Look\u2028closer."
+    assert parse_final_answer("ANSWER: A. yes\u2028really") == "A. yes\u2028really"

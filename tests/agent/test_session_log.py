@@ -52,9 +52,10 @@ def test_images_inputs_and_result(tmp_path):
     log = SessionLog(tmp_path / "s")
     png = encode_png(np.zeros((4, 4, 3), np.uint8))
     assert log.save_image("step1_1", png) == "images/step1_1.png"
-    assert (tmp_path / "s/images/step1_1.png").read_bytes() == png
     frames = FrameSet([Frame(index=7, rgb=np.ones((4, 5, 3), np.uint8))])
     log.save_inputs(frames)
+    assert log.flush()  # written by the writer thread
+    assert (tmp_path / "s/images/step1_1.png").read_bytes() == png
     assert FrameSet.load(tmp_path / "s/inputs").frames[0].index == 7
     log.write_result({"status": "answered", "session_dir": tmp_path})
     assert json.loads((tmp_path / "s/result.json").read_text()) == {"status": "answered", "session_dir": str(tmp_path)}
@@ -97,3 +98,31 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert page.count("data:image/png;base64,") == 1  # the small key frame as PNG
     assert page.count("data:image/jpeg;base64,") == 1  # the large image downscaled
     assert 'src="images/' not in page  # no external file references
+
+
+def test_read_trace_leaves_out_a_torn_last_line_only(tmp_path):
+    (tmp_path / "trace.jsonl").write_bytes(b'{"kind":"question","t":0}\n{"kind":"cell","t":1,"std')
+    assert read_trace(tmp_path) == [{"kind": "question", "t": 0}]
+    (tmp_path / "trace.jsonl").write_bytes(b'{"kind":"question","t":0}\n{"kind":"ce\n{"kind":"result","t":2}\n')
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        read_trace(tmp_path)
+
+
+def test_report_over_its_budget_shows_the_outcome_only(tmp_path):
+    log = SessionLog(tmp_path)
+    noisy = np.random.default_rng(1).integers(0, 255, (300, 300, 3), dtype=np.uint8)
+    shown = log.save_image("step1_1", encode_png(noisy))
+    log.event("question", question="How far?", choices=[], metadata={}, key_frames=[])
+    log.event("cell", step=1, reasoning="", code="print('a' * 50000)", status="ok", stdout="a" * 50000, stderr="",
+              error="", variables={}, images=[{"label": "noise", "file": shown}], restart=None, duration_s=0.1)
+    log.event("result", status="answered", answer="2.50 m", steps=1, low_confidence=False)
+    log.close()
+    full = write_report(tmp_path).read_text()
+    assert "data:image/" in full and "a" * 50000 in full
+    no_images = write_report(tmp_path, max_bytes=len(full) - 1000).read_text()
+    assert "data:image/" not in no_images and "left out: the report's size budget is spent" in no_images
+    short = write_report(tmp_path, max_bytes=20_000).read_text()
+    assert len(short) <= 20_000 and "<strong>Answer: 2.50 m after 1 steps</strong>" in short
+    assert "shows only the outcome" in short
+    with pytest.raises(ValueError, match="no room for report.html"):
+        write_report(tmp_path, max_bytes=500)

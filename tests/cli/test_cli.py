@@ -60,8 +60,9 @@ def test_ask_json_then_replay(config_file, images, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == {"answer", "value", "unit", "steps", "low_confidence", "session_dir", "status",
-                           "error_code", "error_message"}
+                           "error_code", "error_message", "log_error"}
     assert (result["status"], result["value"], result["steps"], result["low_confidence"]) == ("answered", 2, 2, False)
+    assert result["log_error"] == ""
     assert Path(result["session_dir"]).parent == tmp_path / "out"
     assert "step 1/30 ok: n = 2" in done.stderr and "step 2/30 answered" in done.stderr
     replayed = run(["replay", result["session_dir"], "--config", str(config_file)])

@@ -1,16 +1,18 @@
 """``spatialclaw``: ask a spatial question about images or a video, run the demo, replay a session, check the setup.
 
 Exit codes of ``ask`` and ``demo``: 0 answered; 2 bad input (arguments, unreadable files, configuration);
-3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer);
-130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad input.
-``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1.
+3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer, an internal
+error); 5 answered, but the session log is incomplete (the answer is printed; ``log_error`` says what
+was not written); 130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad
+input. ``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1. Every command ends
+with one line on stderr, never a traceback; ``--json`` output is strict JSON (non-finite numbers are
+null, long strings cut, both listed under ``sanitized``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ from .config import Config, load_config
 from .doctor import run_checks
 from .frames import Frame, FrameSet
 from .replay import replay_session
+from .session_log.encoding import bound_text, json_text, loggable_record
 from .video import load_video
 
 EXIT_OK = 0
@@ -34,9 +37,11 @@ EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_FAILURE = 3
 EXIT_FAILURE = 4
+EXIT_ANSWERED_LOG_INCOMPLETE = 5
 EXIT_CANCELLED = 130
 JSON_KEYS = ("answer", "value", "unit", "steps", "low_confidence", "session_dir", "status", "error_code",
-             "error_message")
+             "error_message", "log_error")
+LINE_MAX_CHARS = 2000  # the stderr summary line
 IMAGE_CAMERA = "image"
 
 
@@ -60,7 +65,7 @@ def frames_from_images(paths: Sequence[str]) -> FrameSet:
 def exit_code(result: AgentResult) -> int:
     """The process exit status for an agent result."""
     if result.status == ANSWERED:
-        return EXIT_OK
+        return EXIT_ANSWERED_LOG_INCOMPLETE if result.log_error else EXIT_OK
     if result.status == CANCELLED:
         return EXIT_CANCELLED
     if result.error_code == ErrorCode.INVALID_INPUT:
@@ -140,19 +145,26 @@ def run_question(config, question: str, frames: FrameSet, args: argparse.Namespa
         signal.signal(signal.SIGINT, previous)
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line (whitespace runs joined), cut to LINE_MAX_CHARS."""
+    return bound_text(" ".join(str(text).split()), LINE_MAX_CHARS).replace("\n", " ")
+
+
 def print_result(result: AgentResult, as_json: bool, **extra) -> int:
-    """Print the answer (or one JSON object with ``extra`` keys) and the outcome; return the exit status."""
+    """Print the answer (or one strict JSON object with ``extra`` keys) and the outcome; return the exit status."""
     summary = result.to_dict()
     if as_json:
-        print(json.dumps({**{key: summary[key] for key in JSON_KEYS}, **extra}))
+        print(json_text(loggable_record({**{key: summary[key] for key in JSON_KEYS}, **extra}), ensure_ascii=True))
     elif result.answer is not None:
-        print(result.answer.text)
+        print(bound_text(result.answer.text))
     if result.status == ANSWERED:
         note = " (low confidence: from the answer-only call after the steps ran out)" if result.low_confidence else ""
         print(f"answered in {result.steps} steps{note}; session: {result.session_dir}", file=sys.stderr)
     else:
-        print(f"spatialclaw: {result.status} ({result.error_code}): {result.error_message}; "
+        print(f"spatialclaw: {result.status} ({result.error_code}): {one_line(result.error_message)}; "
               f"session: {result.session_dir}", file=sys.stderr)
+    if result.log_error:
+        print(f"spatialclaw: {one_line(result.log_error)}", file=sys.stderr)
     return exit_code(result)
 
 
@@ -199,6 +211,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as error:
         raise BadInput(f"cannot replay {args.session_dir}: {error}") from None
     for step in report.steps:
+        if step.note:
+            print(f"step {step.step}: MISMATCH (not re-run: {step.note})")
+            continue
         verdict = "match" if step.matches else "MISMATCH"
         output = "same output" if step.output_match else f"different output: {step.replayed_stdout[:80]!r}"
         print(f"step {step.step}: {verdict} (status {step.recorded_status} -> {step.replayed_status}, {output})")
@@ -256,13 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``spatialclaw`` console script."""
+    """Entry point of the ``spatialclaw`` console script: any failure ends with one line on stderr and an exit code."""
+    for stream in (sys.stdout, sys.stderr):  # text a cell printed may hold characters the terminal cannot encode
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except BadInput as error:
         print(f"spatialclaw: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("spatialclaw: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as error:  # a bug: the agent has logged it in the session; the user gets one line
+        print(f"spatialclaw: internal error: {type(error).__name__}: {one_line(str(error))}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ class AgentConfig:
     image_max_side: int = setting(1024, "long side of images sent to the model, in pixels", low=16, high=8192)
     plan: bool = setting(True, "ask the planner for a text-only plan first")
     sessions_dir: str = setting("spatialclaw_sessions", "directory of the session logs")
+    session_max_mb: int = setting(512, "largest size of one session directory, in MB; past it later large items "
+                                       "are replaced by a note (the result is always written)", low=4,
+                                  high=1_048_576)
     context: ContextBudget = section(ContextBudget, "what one main call may carry")
 
 

@@ -1,7 +1,8 @@
 """``spatialclaw doctor``: what works on this machine (endpoint, kernel sandbox, GPU, perception, ROS).
 
 Each check is a line ``ok`` or ``missing`` with the reason. The model endpoint and the kernel are
-required; GPU, perception backends and ROS are optional.
+required; GPU, perception backends and ROS are optional. A check that raises (a broken package
+install, say) becomes a ``missing`` line naming the error: the doctor itself never crashes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +97,10 @@ def sandbox_checks(kernel: KernelConfig, layers: list[SandboxLayer], rlimits: di
 def check_gpu() -> Check:
     """A CUDA device through torch when torch is importable, else whether nvidia-smi exists."""
     if importlib.util.find_spec("torch") is not None:
-        torch = importlib.import_module("torch")
+        try:
+            torch = importlib.import_module("torch")
+        except Exception as error:  # a broken install (a missing CUDA library, say) is what this reports
+            return Check("GPU", False, f"torch is installed but does not import: {type(error).__name__}: {error}")
         if torch.cuda.is_available():
             return Check("GPU", True, f"torch sees {torch.cuda.get_device_name(0)}")
         return Check("GPU", False, f"torch {torch.__version__} is installed but sees no CUDA device")
@@ -151,7 +156,18 @@ def check_packages() -> list[Check]:
     return checks
 
 
+def guarded(name: str, required: bool, check: Callable[[], Check | list[Check]]) -> list[Check]:
+    """The lines of ``check()``, or one failed line named ``name`` saying what it raised."""
+    try:
+        result = check()
+    except Exception as error:  # the doctor reports every failure instead of dying on one
+        return [Check(name, False, f"the check itself failed: {type(error).__name__}: {error}", required=required)]
+    return result if isinstance(result, list) else [result]
+
+
 def run_checks(config: Config) -> list[Check]:
     """Every check, in report order."""
-    return [check_endpoint(config), *check_kernel(config), check_gpu(), check_perception(config), *check_backends(),
-            *check_packages()]
+    checks = (("model endpoint", True, lambda: check_endpoint(config)), ("kernel", True, lambda: check_kernel(config)),
+              ("GPU", False, check_gpu), ("perception", False, lambda: check_perception(config)),
+              ("perception backends", False, check_backends), ("packages", False, check_packages))
+    return [line for name, required, check in checks for line in guarded(name, required, check)]

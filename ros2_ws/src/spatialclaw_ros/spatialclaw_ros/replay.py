@@ -2,7 +2,9 @@
 
 vlm answers and answer verdicts come from the trace, in the order they were recorded, so a
 deterministic session reproduces exactly. A step matches when the cell's status and stdout are
-the same as recorded. Cells recorded as cancelled were stopped from outside and are not re-run.
+the same as recorded (stdout compared as the log bounds it). Cells recorded as cancelled were stopped
+from outside and are not re-run; a cell the log could not keep whole (left out at the size cap, or
+code cut to the string bound) cannot be re-run and counts as a mismatch saying so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from .frames import FrameSet
 from .kernel.host import ANSWER_SERVICE, HostError, HostHandler, HostReply, HostRequest
 from .kernel.pool import KernelPool
 from .perception.backends import BackendChoice
-from .session_log.log import INPUTS_DIR, read_trace
+from .session_log.encoding import CHANGES_KEY, bound_text
+from .session_log.log import DROPPED_KIND, INPUTS_DIR, read_trace
 
 REPLAYED_SERVICES = ("vlm.locate", "vlm.ask_with_thinking", ANSWER_SERVICE)
 
@@ -31,6 +34,7 @@ class StepComparison:
     status_match: bool
     output_match: bool
     replayed_stdout: str
+    note: str = ""  # why the step could not be re-run, if it could not
 
     @property
     def matches(self) -> bool:
@@ -85,16 +89,31 @@ def replay_session(session_dir: str | Path, kernel: KernelConfig) -> ReplayRepor
     if question is None:
         raise ValueError(f"{session_dir}: the trace has no question event (the session failed before it started)")
     frames = FrameSet.load(session_dir / INPUTS_DIR)
-    cells = [event for event in events if event["kind"] == "cell" and event["status"] != "cancelled"]
+    cells = [event for event in events if event["kind"] == "cell" and event["status"] != "cancelled"
+             or event["kind"] == DROPPED_KIND and event.get("dropped_kind") == "cell"]
     comparisons = []
     with KernelPool(kernel) as pool:
         with pool.session(frames, _handlers(_recorded_replies(events)),
                           image_max_side=question["image_max_side"],
                           backends=BackendChoice(**question["backends"])) as session:
             for cell in cells:
+                note = _unreplayable(cell)
+                if note:
+                    comparisons.append(StepComparison(cell.get("step", 0), cell.get("status", "not logged"),
+                                                      "not run", False, False, "", note))
+                    continue
                 result = session.execute(cell["code"], timeout_s=question["cell_timeout_s"])
                 comparisons.append(StepComparison(
                     step=cell["step"], recorded_status=cell["status"], replayed_status=result.status.value,
-                    status_match=result.status.value == cell["status"], output_match=result.stdout == cell["stdout"],
-                    replayed_stdout=result.stdout))
+                    status_match=result.status.value == cell["status"],
+                    output_match=bound_text(result.stdout) == cell["stdout"], replayed_stdout=result.stdout))
     return ReplayReport(session_dir, comparisons)
+
+
+def _unreplayable(cell: dict) -> str:
+    """Why a recorded cell cannot be re-run ("" when it can)."""
+    if cell["kind"] == DROPPED_KIND:
+        return f"the cell was not logged: {cell.get('reason')}"
+    if "code" in cell.get(CHANGES_KEY, {}):
+        return f"the logged code is incomplete ({cell[CHANGES_KEY]['code']})"
+    return ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import traceback
 from dataclasses import replace
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,8 +27,7 @@ from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
 from ..perception.backends import BackendChoice
 from ..perception.model_service import host_handlers
-from ..session_log.log import SessionLog
-from ..session_log.report import write_report
+from ..session_log.log import MB, SessionLog
 from .context import CallContext, ContextReport, Entry, History, TextBlock
 from .observation import build_observation, last_step_note, output_text
 from .parsing import parse_final_answer, parse_reply, strip_thinking
@@ -128,7 +128,8 @@ class _Question:
         self.started = time.monotonic()
         self.token = CancelToken()
         self.watch = _CancelWatch(self.token, cancel, self.deadline_s if self.deadline_s > 0 else float("inf"))
-        self.log = SessionLog.create(self.config.agent.sessions_dir, session_dir)
+        self.log = SessionLog.create(self.config.agent.sessions_dir, session_dir,
+                                     max_bytes=self.config.agent.session_max_mb * MB)
         self.usage = Usage()
         self.context = ContextReport()
         self.steps = 0
@@ -191,7 +192,7 @@ class _Question:
                 message = str(error)
         except BaseException as error:  # a bug: record it in the session, then let it surface
             message = f"{type(error).__name__}: {error}"
-            self.log.event("error", code=ErrorCode.INTERNAL_ERROR, message=message)
+            self.log.event("error", code=ErrorCode.INTERNAL_ERROR, message=message, traceback=traceback.format_exc())
             self.finish(AgentResult(FAILED, None, False, self.steps, ErrorCode.INTERNAL_ERROR, message,
                                     self.log.directory, self.elapsed(), self.usage, self.context))
             raise
@@ -203,12 +204,10 @@ class _Question:
         return result
 
     def finish(self, result: AgentResult) -> None:
-        """Stop the watcher and write the result, the trace's last event and the report."""
+        """Stop the watcher and end the session log (the trace's last event, the report, ``result.json``); what
+        of the log could not be written becomes ``result.log_error``, and the answer stands."""
         self.watch.stop()
-        self.log.event("result", **result.to_dict())
-        self.log.write_result(result.to_dict())
-        self.log.close()
-        write_report(self.log.directory)
+        result.log_error = self.log.finish(result.to_dict())
         summary = result.answer.text if result.answer else f"{result.error_code}: {result.error_message}"
         self.emit("done", result.steps, summary=summary)
 

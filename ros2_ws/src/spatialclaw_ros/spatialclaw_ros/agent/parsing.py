@@ -9,6 +9,7 @@ THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 PYTHON_FENCE_LANGUAGES = {"", "python", "py", "python3"}
 _ANSWER_LINE = re.compile(r"^ANSWER\s*:\s*(.+)$", re.IGNORECASE)
+_SOURCE_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python source's own; U+2028 and friends stay inside a line
 
 
 @dataclass
@@ -41,6 +42,12 @@ def strip_thinking(text: str) -> str:
     return text.strip()
 
 
+def source_lines(text: str) -> list[str]:
+    """``text`` split where Python source breaks lines (``\\n``, ``\\r\\n``, ``\\r``), unlike ``str.splitlines``,
+    which also splits at U+2028, U+0085 and other characters a string literal may hold."""
+    return _SOURCE_LINE_BREAK.split(text)
+
+
 def _fence_language(line: str) -> str | None:
     """The language tag of a fence line (``""`` for a bare fence), or None when it is not a fence."""
     stripped = line.strip()
@@ -55,7 +62,7 @@ def parse_reply(text: str) -> ParsedReply:
     Bare fences and ``python``/``py`` fences are cells; fences in other languages are prose. A
     missing closing fence at the end of the reply is tolerated.
     """
-    lines = strip_thinking(text).splitlines()
+    lines = source_lines(strip_thinking(text))
     cells: list[str] = []
     prose: list[str] = []
     index = 0
@@ -89,7 +96,7 @@ def parse_reply(text: str) -> ParsedReply:
 def parse_final_answer(text: str) -> str | None:
     """The value after the last ``ANSWER:`` line of a reply (thinking removed), or None when there is none."""
     found = None
-    for line in strip_thinking(text).splitlines():
+    for line in source_lines(strip_thinking(text)):
         match = _ANSWER_LINE.match(line.replace("*", "").replace("`", "").strip())
         if match:
             found = match.group(1).strip()

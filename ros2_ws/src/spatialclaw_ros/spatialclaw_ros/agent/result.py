@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..answers import Answer
 from ..llm.client import Usage
-from ..session_log.log import jsonable
+from ..session_log.encoding import jsonable
 from .context import ContextReport
 
 ANSWERED = "answered"
@@ -45,7 +45,8 @@ class AgentEvent:
 class AgentResult:
     """The outcome of one question.
 
-    ``low_confidence`` marks an answer from the answer-only call made after the steps ran out.
+    ``low_confidence`` marks an answer from the answer-only call made after the steps ran out. ``log_error``
+    says what of the session log could not be written ("" when it is complete); the answer stands either way.
     """
 
     status: str  # ANSWERED, FAILED or CANCELLED
@@ -58,9 +59,11 @@ class AgentResult:
     elapsed_s: float
     usage: Usage = field(default_factory=Usage)
     context: ContextReport = field(default_factory=ContextReport)
+    log_error: str = ""
 
     def to_dict(self) -> dict:
-        """JSON-safe summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened."""
+        """Plain-typed summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened;
+        written through ``session_log.encoding``, which bounds strings and nulls non-finite numbers."""
         answer = self.answer
         return {
             "answer": answer.text if answer else None,
@@ -72,6 +75,7 @@ class AgentResult:
             "status": self.status,
             "error_code": self.error_code,
             "error_message": self.error_message,
+            "log_error": self.log_error,
             "elapsed_s": round(self.elapsed_s, 3),
             "usage": jsonable(self.usage),
             "context": jsonable(self.context),

@@ -2,18 +2,24 @@
 
 Requests run as asyncio tasks on a private event-loop thread, so a cancelled question aborts the
 request in flight (the connection is closed) and ``chat()`` returns at once with ``Cancelled``.
-Retries (429, 5xx, connection errors) wait ``backoff_s * 2**n`` (at most 8 s) and can be cancelled; a
-timeout is not retried, since a model that used the whole budget once will likely do it again.
+Retries (429, 5xx, connection errors, a streamed reply cut off before its ``finish_reason``) wait
+``backoff_s * 2**n`` (at most 8 s), or what the endpoint's ``Retry-After`` asks for when that ends
+within the role's ``timeout_s`` counted from the call's start (else the call fails at once, saying
+so); waits can be cancelled. A timeout is not retried, since a model that used the whole budget once
+will likely do it again. A reply longer than ``max_tokens * MAX_CHARS_PER_TOKEN`` characters is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import email.utils
+import math
 import os
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable, TypeVar
 
 import openai
@@ -23,10 +29,12 @@ from ..config import ModelConfig, RoleConfig
 
 ROLES = ("main", "planner", "vlm")
 ROLE_HEADER = "X-SpatialClaw-Role"  # names the conversation on every request (logs, routing, scripted server)
-ERROR_KINDS = ("unreachable", "timeout", "http", "garbage", "empty")
+ERROR_KINDS = ("unreachable", "timeout", "http", "garbage", "empty", "incomplete")
 MAX_BACKOFF_S = 8.0
+MAX_CHARS_PER_TOKEN = 64  # a reply longer than max_tokens times this is not one the request asked for
 CANCEL_POLL_S = 0.05
 SNIPPET_CHARS = 200
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a Python str may hold them (a cell can print one); UTF-8 cannot
 
 T = TypeVar("T")
 
@@ -74,6 +82,7 @@ class _Failure(Exception):
     detail: str = ""  # follows ": ", e.g. the start of the body
     status: int | None = None
     retryable: bool = False
+    retry_after_s: float | None = None  # what the endpoint asked to wait (Retry-After), if it did
 
 
 def _snippet(text: str) -> str:
@@ -100,10 +109,50 @@ def _connection_reason(error: BaseException) -> str:
     return text or type(innermost).__name__
 
 
+def _sendable(value):
+    """Message content with every lone surrogate replaced by U+FFFD, so the request encodes as UTF-8 (image URLs,
+    base64 by construction, are passed through untouched)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: item if key == "image_url" else _sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sendable(item) for item in value]
+    return value
+
+
+def _count(value) -> int:
+    """A reported token count; 0 when it is missing or not a finite, non-negative number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return int(number) if math.isfinite(number) and number >= 0 else 0
+
+
 def _usage_of(usage) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(usage.total_tokens or 0))
+    return Usage(_count(getattr(usage, "prompt_tokens", 0)), _count(getattr(usage, "completion_tokens", 0)),
+                 _count(getattr(usage, "total_tokens", 0)))
+
+
+def _retry_after_s(headers) -> float | None:
+    """Seconds the endpoint asks to wait (``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date)."""
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError, OverflowError):
+                continue
+        if not math.isnan(seconds):
+            return max(seconds, 0.0)  # infinite: passes any timeout, so the call fails saying so
+    return None
 
 
 class _EventLoopThread:
@@ -173,11 +222,12 @@ class ChatModel:
         """Send ``messages`` as ``role``; raises ModelError when no usable answer comes, Cancelled on cancel."""
         settings = self.role_config(role)
         model = settings.model or self.config.model or self._endpoint_default_model(cancel)
-        request = dict(model=model, messages=messages, temperature=settings.temperature,
+        request = dict(model=model, messages=_sendable(messages), temperature=settings.temperature,
                        max_tokens=settings.max_tokens, timeout=settings.timeout_s, extra_headers={ROLE_HEADER: role})
         started = time.monotonic()
         (text, finish_reason, reply_model, usage), attempts = self._run(
-            self._attempts(lambda: self._chat_once(request), settings.timeout_s, self.config.max_retries), cancel)
+            self._attempts(lambda: self._chat_once(request, settings.max_tokens * MAX_CHARS_PER_TOKEN),
+                           settings.timeout_s, self.config.max_retries), cancel)
         return ChatReply(text=text, usage=usage, latency_s=time.monotonic() - started, model=reply_model,
                          finish_reason=finish_reason, attempts=attempts)
 
@@ -221,6 +271,7 @@ class ChatModel:
         """Await ``once()`` (each try limited to ``timeout_s``) with backoff between retryable failures;
         returns its result and the number of attempts, or raises the final ModelError."""
         attempts = 0
+        started = time.monotonic()
         while True:
             attempts += 1
             try:
@@ -232,7 +283,14 @@ class ChatModel:
                 retries = attempts - 1
                 if not failure.retryable or retries >= max_retries:
                     raise self._final(failure, retries) from None
-                await asyncio.sleep(min(self._backoff_s * 2 ** retries, MAX_BACKOFF_S))
+                wait_s = failure.retry_after_s
+                if wait_s is None:
+                    wait_s = min(self._backoff_s * 2 ** retries, MAX_BACKOFF_S)
+                elif time.monotonic() - started + wait_s > timeout_s:
+                    raise self._final(replace(failure, what=f"{failure.what} asking to retry after {wait_s:.1f} s "
+                                                            f"(Retry-After), past the call's timeout of {timeout_s:.1f} s"),
+                                      retries) from None
+                await asyncio.sleep(wait_s)
 
     async def _list_models(self, timeout_s: float) -> list[str]:
         """One GET /models: the listed ids."""
@@ -242,10 +300,13 @@ class ChatModel:
             raise self._classify(error, timeout_s) from error
         return [model.id for model in page.data]
 
-    async def _chat_once(self, request: dict) -> tuple[str, str, str, Usage]:
-        """One chat request, streamed or not: (text, finish_reason, model, usage); empty text is a failure."""
+    async def _chat_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage]:
+        """One chat request, streamed or not: (text, finish_reason, model, usage); empty or overlong text is a
+        failure."""
         text, finish_reason, model, usage = await (
-            self._stream_once(request) if self.config.stream else self._request_once(request))
+            self._stream_once(request, max_chars) if self.config.stream else self._request_once(request))
+        if len(text) > max_chars:
+            raise _too_long(max_chars, request["max_tokens"])
         if not text.strip():
             raise _Failure("empty", "answered with an empty message", f"finish_reason={finish_reason or 'none'}")
         return text, finish_reason, model, usage
@@ -264,13 +325,18 @@ class ChatModel:
             raise _garbage(raw.http_response.text) from None
         return text, choice.finish_reason or "", completion.model or request["model"], _usage_of(completion.usage)
 
-    async def _stream_once(self, request: dict) -> tuple[str, str, str, Usage]:
-        """One streaming request; deltas are accumulated and usage taken from the final chunk."""
+    async def _stream_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage]:
+        """One streaming request; deltas are accumulated and usage taken from the final chunk. A stream that ends
+        or breaks before a chunk carried ``finish_reason`` is a cut-off reply (kind "incomplete", retried)."""
         pieces: list[str] = []
+        received = 0
         finish_reason, model, usage = "", request["model"], Usage()
         try:
             stream = await self._client.chat.completions.create(
                 **request, stream=True, stream_options={"include_usage": True})
+        except openai.APIError as error:
+            raise self._classify(error, request["timeout"]) from error
+        try:
             async with stream:
                 async for chunk in stream:
                     if chunk.choices is None:
@@ -279,12 +345,22 @@ class ChatModel:
                     if chunk.usage is not None:
                         usage = _usage_of(chunk.usage)
                     for choice in chunk.choices:
-                        pieces.append((choice.delta.content or "") if choice.delta else "")
+                        piece = (choice.delta.content or "") if choice.delta else ""
+                        received += len(piece)
+                        if received > max_chars:
+                            raise _too_long(max_chars, request["max_tokens"])
+                        pieces.append(piece)
                         finish_reason = choice.finish_reason or finish_reason
+        except openai.APITimeoutError as error:
+            raise self._classify(error, request["timeout"]) from error
+        except openai.APIConnectionError as error:  # the connection broke in the middle of the reply
+            raise _cut_off(received, _connection_reason(error)) from error
         except openai.APIError as error:
             raise self._classify(error, request["timeout"]) from error
         except ValueError as error:  # an event that is not JSON
             raise _garbage(str(error)) from error
+        if not finish_reason:
+            raise _cut_off(received, "the stream ended")
         return "".join(pieces), finish_reason, model, usage
 
     def _classify(self, error: openai.APIError, timeout_s: float) -> _Failure:
@@ -292,7 +368,8 @@ class ChatModel:
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             return _Failure("http", f"answered HTTP {status}", _snippet(error.response.text), status=status,
-                            retryable=status == 429 or status >= 500)
+                            retryable=status == 429 or status >= 500,
+                            retry_after_s=_retry_after_s(error.response.headers))
         if isinstance(error, openai.APITimeoutError):
             return _timed_out(timeout_s)
         if isinstance(error, openai.APIConnectionError):
@@ -311,6 +388,15 @@ class ChatModel:
 
 def _timed_out(timeout_s: float) -> _Failure:
     return _Failure("timeout", f"timed out after {timeout_s:.1f} s")
+
+
+def _cut_off(received: int, reason: str) -> _Failure:
+    return _Failure("incomplete", f"cut its streamed reply off after {received} characters, before a finish_reason",
+                    reason, retryable=True)
+
+
+def _too_long(max_chars: int, max_tokens: int) -> _Failure:
+    return _Failure("garbage", f"sent a reply longer than {max_chars} characters, far beyond max_tokens={max_tokens}")
 
 
 def _garbage(text: str) -> _Failure:

@@ -1,7 +1,8 @@
 """A self-contained ``report.html`` for one session, rendered from its trace and images.
 
 Everything the trace holds is html-escaped; images are embedded as data URLs (large ones
-downscaled to JPEG so the report stays small).
+downscaled to JPEG so the report stays small) while the page's byte budget lasts, then named only.
+A page that would still pass its budget becomes a short one: the outcome and a pointer to the trace.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from string import Template
 
 from PIL import Image
 
-from .log import REPORT_FILE, read_trace
+from .log import DROPPED_KIND, REPORT_FILE, read_trace, write_atomically
 
 TEMPLATE_FILE = Path(__file__).with_name("report_template.html")
 EMBED_PNG_MAX_BYTES = 300_000  # larger images are embedded as downscaled JPEG
 EMBED_MAX_SIDE = 768
+REPORT_MAX_BYTES = 64 * 1024 * 1024  # write_report's budget when the caller gives none
+EMBED_SHARE = 0.8  # of the page's byte budget, at most this much goes to embedded images
 
 
 def _embed(path: Path) -> str:
@@ -45,15 +48,23 @@ def _pre(text: str, css: str = "") -> str:
 class _Renderer:
     """Turns trace events into HTML sections, grouped by step."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, embed_budget: int) -> None:
         self.directory = directory
+        self.embed_budget = embed_budget  # bytes of data URLs still allowed
 
     def figure(self, image: dict) -> str:
-        """An embedded image with its caption (a note when the file is missing)."""
+        """An embedded image with its caption (a note when the file is missing, unreadable or over the budget)."""
         path = self.directory / image["file"]
-        if not path.is_file():
+        try:
+            url = _embed(path) if path.is_file() else ""
+        except (OSError, ValueError) as error:
+            return f"<p class=\"meta\">(image {_esc(image['file'])} is unreadable: {_esc(error)})</p>"
+        if not url:
             return f"<p class=\"meta\">(image {_esc(image['file'])} is missing)</p>"
-        return (f'<figure><img src="{_embed(path)}" alt="{_esc(image.get("label", ""))}">'
+        if len(url) > self.embed_budget:
+            return f"<p class=\"meta\">(image {_esc(image['file'])} left out: the report's size budget is spent)</p>"
+        self.embed_budget -= len(url)
+        return (f'<figure><img src="{url}" alt="{_esc(image.get("label", ""))}">'
                 f'<figcaption>{_esc(image.get("label", ""))}</figcaption></figure>')
 
     def question(self, event: dict) -> str:
@@ -98,12 +109,14 @@ class _Renderer:
             return problem + _pre(event.get("text", ""))
         if kind == "vlm":
             outcome = event.get("result") if not event.get("error") else "error: " + event["error"]
-            return (f"<p class=\"meta\">{_esc(event['service'])}: {_esc(event.get('question', ''))} "
+            return (f"<p class=\"meta\">{_esc(event.get('service'))}: {_esc(event.get('question', ''))} "
                     f"&rarr; {_esc(outcome)}</p>" + "".join(self.figure(image) for image in event.get("images", [])))
         if kind == "answer_check":
             verdict = "accepted" if event["accepted"] else "refused: " + event.get("reason", "")
             call = f"ReturnAnswer({event.get('value')!r}, unit={event.get('unit')!r})"
             return f"<p class=\"meta\">{_esc(call)} {_esc(verdict)}</p>"
+        if kind == DROPPED_KIND:
+            return f"<p class=\"status-error\">{_esc(dropped_note(event))}</p>"
         return ""
 
     def result(self, event: dict) -> str:
@@ -139,6 +152,8 @@ class _Renderer:
             elif kind == "final_answer":
                 verdict = "accepted" if event.get("accepted") else "refused: " + event.get("reason", "")
                 tail.append("<h2>Final answer call</h2>" + _pre(event.get("text", "")) + f"<p>{_esc(verdict)}</p>")
+            elif kind == DROPPED_KIND and "summary" in event:
+                tail.append(f"<h2>Not logged</h2><p class=\"status-error\">{_esc(dropped_note(event))}</p>")
             elif kind == "error":
                 failure = f"{event.get('code')}: {event.get('message')}"
                 tail.append(f"<h2>Error</h2><p class=\"status-failed\">{_esc(failure)}</p>")
@@ -158,11 +173,36 @@ class _Renderer:
         return title, "\n".join([f"<h1>{_esc(title)}</h1>", *head, *body, *tail])
 
 
-def write_report(directory: str | Path) -> Path:
-    """Render ``report.html`` into the session ``directory`` from its trace; returns its path."""
+def dropped_note(event: dict) -> str:
+    """One line for a ``dropped`` event: the item it stands for, or the session's summary of dropped items."""
+    if "summary" in event:
+        return "; ".join(f"{entry['items']} items ({entry['bytes']} bytes) not written: {why}"
+                         for why, entry in event["summary"].items())
+    return f"a {event.get('dropped_kind')} event of {event.get('bytes')} bytes was not written: {event.get('reason')}"
+
+
+def render_report(directory: str | Path, max_bytes: int) -> str:
+    """The report page for the session ``directory``, at most ``max_bytes`` long in UTF-8 (ValueError when not
+    even the short page fits)."""
     directory = Path(directory)
-    title, body = _Renderer(directory).render(read_trace(directory))
-    page = Template(TEMPLATE_FILE.read_text(encoding="utf-8")).substitute(title=_esc(title), body=body)
-    path = directory / REPORT_FILE
-    path.write_text(page, encoding="utf-8")
+    events = read_trace(directory)
+    template = Template(TEMPLATE_FILE.read_text(encoding="utf-8"))
+    title, body = _Renderer(directory, int(max_bytes * EMBED_SHARE)).render(events)
+    page = template.substitute(title=_esc(title), body=body)
+    if len(page.encode("utf-8", "backslashreplace")) <= max_bytes:
+        return page
+    result = next((event for event in reversed(events) if event["kind"] == "result"), {})
+    short = (f"<h1>{_esc(title)}</h1>" + (_Renderer.summary(result) if result else "")
+             + f"<p class=\"status-error\">The full report would pass its size budget of {max_bytes} bytes; "
+               f"{_esc(REPORT_FILE)} shows only the outcome. The trace (trace.jsonl) holds every event.</p>")
+    page = template.substitute(title=_esc(title), body=short)
+    if len(page.encode("utf-8", "backslashreplace")) > max_bytes:
+        raise ValueError(f"no room for {REPORT_FILE} under the session size cap ({max_bytes} bytes left)")
+    return page
+
+
+def write_report(directory: str | Path, max_bytes: int = REPORT_MAX_BYTES) -> Path:
+    """Render ``report.html`` (at most ``max_bytes``) into the session ``directory`` atomically; returns its path."""
+    path = Path(directory) / REPORT_FILE
+    write_atomically(path, render_report(directory, max_bytes).encode("utf-8", "backslashreplace"))
     return path
