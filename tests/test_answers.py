@@ -385,3 +385,12 @@ def test_no_accepted_answer_holds_a_non_finite_number(spec):
 ])
 def test_describe_expected(spec, expected):
     assert describe_expected(spec) == expected
+
+
+def test_a_verdict_quotes_a_prefix_of_a_huge_value():
+    huge = "x" * 5_000_000
+    refused = check_answer(analyse_question("How many chairs are there?"), huge)
+    accepted = check_answer(analyse_question("What colour is the sofa?"), huge)
+    assert not refused.accepted and len(refused.reason) < 600 and "(5000002 characters)" in refused.reason
+    assert accepted.accepted and accepted.answer.text == huge
+    assert accepted.reason == f"accepted: {'x' * 200}... (5000000 characters)"

@@ -393,6 +393,15 @@ class _Refused(Exception):
     """A value does not fit; the message is the reason shown to the model."""
 
 
+#: Longest quote of a value in a verdict's reason (a refusal or acceptance quotes a prefix, not a 50 MB string).
+QUOTE_CHARS = 200
+
+
+def _shortened(text: str) -> str:
+    """``text`` cut to QUOTE_CHARS, with its full length named."""
+    return text if len(text) <= QUOTE_CHARS else f"{text[:QUOTE_CHARS]}... ({len(text)} characters)"
+
+
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 #: Wrappers around an answer that benchmarks ask for or models add: `B`, ``B``, "B", <answer>B</answer>, Answer: B.
 _WRAPPERS = [re.compile(pattern, re.S | re.I) for pattern in
@@ -434,7 +443,7 @@ def _split_number(value) -> tuple[float, str | None]:
             return float(match.group(1)), match.group(2) or None
         if text.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity"):
             return float(text), None
-        raise _Refused(f"expected a number, got {value!r}")
+        raise _Refused(f"expected a number, got {_shortened(repr(value))}")
     raise _Refused(f"expected a number, got {type(value).__name__}")
 
 
@@ -517,7 +526,8 @@ def _check_count(value, unit: str | None) -> Answer:
         if unit_in_value or (unit and unit.strip()):
             raise _Refused("a count takes no unit; give just the number, e.g. ReturnAnswer(3)")
     if not math.isfinite(number) or number < 0 or number != int(number):
-        raise _Refused(f"a count must be a non-negative whole number, e.g. ReturnAnswer(3); got {value!r}")
+        raise _Refused("a count must be a non-negative whole number, e.g. ReturnAnswer(3); "
+                       f"got {_shortened(repr(value))}")
     return Answer(AnswerKind.COUNT, str(int(number)), value=int(number))
 
 
@@ -537,7 +547,8 @@ def _yes_no(value) -> bool | None:
 def _check_yes_no(value) -> Answer:
     boolean = _yes_no(value)
     if boolean is None:
-        raise _Refused(f"this is a yes/no question; answer 'yes' or 'no' (or True/False), got {value!r}")
+        raise _Refused("this is a yes/no question; answer 'yes' or 'no' (or True/False), "
+                       f"got {_shortened(repr(value))}")
     return Answer(AnswerKind.YES_NO, "yes" if boolean else "no", boolean=boolean)
 
 
@@ -618,7 +629,7 @@ def _numeric_matches(texts: list[str], value, unit: str | None) -> list[int]:
 def _check_choice(spec: QuestionSpec, value, unit: str | None) -> Answer:
     noun = "number" if spec.numbered else "letter"
     refuse = (f"answer with one option {noun} ({', '.join(spec.labels)}); the options are: "
-              f"{', '.join(spec.options)}; got {value!r}")
+              f"{', '.join(spec.options)}; got {_shortened(repr(value))}")
     try:
         index = _choice_index(spec, value, unit)
     except _Refused as refused:
@@ -667,4 +678,4 @@ def check_answer(spec: QuestionSpec, value, unit: str | None = None) -> AnswerVe
             answer = _check_text(value, unit)
     except _Refused as refused:
         return AnswerVerdict(False, str(refused), None)
-    return AnswerVerdict(True, f"accepted: {answer.text}", answer)
+    return AnswerVerdict(True, f"accepted: {_shortened(answer.text)}", answer)
