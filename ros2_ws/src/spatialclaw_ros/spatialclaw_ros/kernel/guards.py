@@ -43,8 +43,8 @@ def _resolve_name(self: typing.ForwardRef, globalns, localns, recursive_guard=fr
 def _agg_only(original):
     def switch_backend(newbackend):
         if str(newbackend).lower() != KERNEL_BACKEND:
-            raise ValueError(f"matplotlib's backend is fixed to Agg in this kernel (asked for {str(newbackend)[:80]!r});"
-                             " draw figures and pass them to show()")
+            raise ValueError(f"matplotlib's backend is fixed to Agg in this kernel (asked for "
+                             f"{str(newbackend)[:80]!r}); draw figures and pass them to show()")
         return original(newbackend)
     return switch_backend
 

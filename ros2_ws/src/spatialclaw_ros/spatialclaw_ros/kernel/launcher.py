@@ -60,8 +60,8 @@ def own_pid_namespace() -> str:
         _map_own_ids(uid, gid)
     except OSError as error:
         failures.append(f"unshare(CLONE_NEWUSER|CLONE_NEWPID): {error.strerror}")
-        raise OSError("; ".join(failures) + " (unprivileged user namespaces are off: see the sysctls "
-                      "user.max_user_namespaces and, on Ubuntu, kernel.apparmor_restrict_unprivileged_userns)") from None
+        raise OSError("; ".join(failures) + " (unprivileged user namespaces are off: see the sysctls user."
+                      "max_user_namespaces and, on Ubuntu, kernel.apparmor_restrict_unprivileged_userns)") from None
     return f"own user namespace (only uid {uid} mapped) and PID namespace"
 
 

@@ -302,8 +302,10 @@ class _Checker(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and _DUNDER.match(node.value):
             self.refuse(node, f"the string '{node.value}' names interpreter internals and is not allowed")
-        elif isinstance(node.value, str) and (node.value.startswith(MODULE_BACKEND_PREFIX) or node.value == BACKEND_KEY):
-            self.refuse(node, "matplotlib's backend is fixed (Agg) in this kernel; draw figures and pass them to show()")
+        elif isinstance(node.value, str) and (node.value.startswith(MODULE_BACKEND_PREFIX)
+                                              or node.value == BACKEND_KEY):
+            self.refuse(node, "matplotlib's backend is fixed (Agg) in this kernel; draw figures and pass them to "
+                              "show()")
 
 
 def check_cell(source: str) -> list[Violation]:
