@@ -9,6 +9,7 @@ import base64
 import html
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,13 +45,15 @@ def _tokens(record: dict) -> float:
     return float((record.get("tokens") or {}).get("total_tokens") or 0)
 
 
-def summarise(records: list[dict]) -> list[InterfaceScores]:
-    """Scores and mean cost per interface, in the order interfaces first appear."""
-    by_interface: dict[str, list[dict]] = defaultdict(list)
+def summarise(records: list[dict], order: Sequence[str] = ()) -> list[InterfaceScores]:
+    """Scores and mean cost per interface, those in ``order`` first (in that order), then as they appear."""
+    by_interface: dict[str, list[dict]] = {name: [] for name in order}
     for record in records:
-        by_interface[record["interface"]].append(record)
+        by_interface.setdefault(record["interface"], []).append(record)
     summaries = []
     for interface, rows in by_interface.items():
+        if not rows:
+            continue
         groups: dict[str, list[float]] = defaultdict(list)
         for row in rows:
             groups[row["question_type"]].append(row["score"])
@@ -171,10 +174,10 @@ def _worst_rows(records: list[dict]) -> list[list[str]]:
 
 
 def write_report(out: str | Path, records: list[dict], bad_rows: list[RowProblem], *, title: str = "spatialclaw eval",
-                 note: str = "") -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``report.html`` into ``out``; returns their paths."""
+                 note: str = "", order: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``report.html`` into ``out`` (interfaces in ``order`` first); returns their paths."""
     out = Path(out)
-    summaries = summarise(records)
+    summaries = summarise(records, order)
     plots = _plots(records, summaries, out / PLOTS_DIR) if records else {}
     comparison, costs, worst = comparison_table(summaries), cost_table(summaries), _worst_rows(records)
     md = [f"# {title}", "", note, "", "## Scores (percent; per category: score (questions))", "",
