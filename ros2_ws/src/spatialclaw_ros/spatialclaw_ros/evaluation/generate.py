@@ -93,7 +93,7 @@ def scene_questions(scene: Scene, truth: GroundTruth) -> Iterator[Question]:
                 yield Question("closest_object", f"Which object is closest to the {a.label}?",
                                _letter(choices, nearest), choices)
     first, last = scene.path[0], scene.path[-1]
-    turn = math.degrees(last.yaw - first.yaw)
+    turn = math.degrees(math.remainder(last.yaw - first.yaw, 2 * math.pi))  # left is positive (z up)
     choices = ("left", "right")
     yield Question("camera_motion", "Did the camera turn left or right between the first and the last frame?",
                    _letter(choices, "left" if turn > 0 else "right"), choices)
