@@ -1,6 +1,7 @@
 """The generated benchmark: its answers recomputed independently from each scene's ground-truth sidecar and the
 frames a user would load (image rows and bag rows alike)."""
 
+import functools
 import math
 import re
 
@@ -10,6 +11,8 @@ import pytest
 from spatialclaw_ros.evaluation.dataset import RowProblem, load_frames, read_rows
 from spatialclaw_ros.evaluation.generate import generate_benchmark
 from spatialclaw_ros.scenes.bag import read_ground_truth
+from spatialclaw_ros.scenes.generator import generate_scene
+from spatialclaw_ros.scenes.render import render_scene
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +20,17 @@ def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("generated")
     images, bag = generate_benchmark(30, out)
     return list(read_rows(images)), list(read_rows(bag))
+
+
+@functools.lru_cache(maxsize=None)
+def pixels(seed: int) -> dict[int, int]:
+    """Instance id -> its largest pixel count over the frames of the scene rendered again."""
+    images = [item.instance for item in render_scene(generate_scene(seed, n_frames=6, width=320, height=240))]
+    return {int(i): max(int((image == i).sum()) for image in images) for i in np.unique(images) if i}
+
+
+def visible(row, truth) -> list:
+    return [o for o in truth.objects if pixels(row.extra["seed"]).get(o.instance_id, 0) >= 200]
 
 
 def labels(question: str, truth) -> list[str]:
@@ -39,9 +53,9 @@ def expected(row, truth, frames):
     if category == "size":
         return 100 * max(truth.object(named[0]).size[:2])
     if category == "count":
-        return len(truth.objects)
+        return len(visible(row, truth))
     if category == "closest_object":
-        others = [o for o in truth.objects if o.label != named[0]]
+        others = [o for o in visible(row, truth) if o.label != named[0]]
         return letter(min(others, key=lambda o: truth.pair(named[0], o.label).closest).label)
     base = np.linalg.inv(frames.frames[0].poses["base_link"])
     if category == "direction_base_link":
@@ -69,6 +83,8 @@ def test_every_answer_agrees_with_the_scenes_ground_truth(generated):
     for image_row, bag_row in zip(image_rows, bag_rows):
         assert (image_row.id, image_row.question, image_row.answer) == (bag_row.id, bag_row.question, bag_row.answer)
         truth = read_ground_truth(bag_row.bag)
+        shown = {o.label for o in visible(image_row, truth)}
+        assert set(labels(image_row.question, truth)) <= shown, image_row.question  # no question about unseen objects
         for frames in (load_frames(image_row, 32), load_frames(bag_row, 32)):
             want = expected(image_row, truth, frames)
             if isinstance(want, str):

@@ -30,6 +30,7 @@ IMAGES_FILE = "benchmark_images.jsonl"
 BAG_FILE = "benchmark_bag.jsonl"
 GAP_TOLERANCE_M = 0.02  # a closest gap this close scores 1 (relative accuracy means little near zero)
 SIDE_MARGIN_M = 0.3  # directions are asked only when the offset along the axis is at least this
+MIN_VISIBLE_PX = 200  # questions name only objects that some frame shows with at least this many pixels
 QUESTIONS_PER_SCENE = 12  # taken round robin over the categories, so a small benchmark covers all of them
 
 
@@ -55,9 +56,15 @@ def _letter(choices: tuple[str, ...], answer: str) -> str:
     return chr(ord("A") + choices.index(answer))
 
 
-def scene_questions(scene: Scene, truth: GroundTruth) -> Iterator[Question]:
-    """Every question the scene's ground truth answers exactly, in a fixed order."""
-    objects = truth.objects
+def visible_objects(truth: GroundTruth, instance_images: list[np.ndarray]) -> list:
+    """The objects some frame shows with at least MIN_VISIBLE_PX pixels (the others no one could answer about)."""
+    return [o for o in truth.objects
+            if max(int((image == o.instance_id).sum()) for image in instance_images) >= MIN_VISIBLE_PX]
+
+
+def scene_questions(scene: Scene, truth: GroundTruth, objects: list) -> Iterator[Question]:
+    """Every question about ``objects`` (those the frames show) that the scene's ground truth answers exactly,
+    in a fixed order."""
     for a, b in combinations(objects, 2):
         pair = truth.pair(a.instance_id, b.instance_id)
         yield Question("closest_distance", f"What is the closest distance between the {a.label} and the {b.label}, "
@@ -80,7 +87,7 @@ def scene_questions(scene: Scene, truth: GroundTruth) -> Iterator[Question]:
             side = "in front of" if offset[0] > 0 else "behind"
             yield Question("direction_base_link", f"In the robot's base_link frame at the first frame, is the {b.label} "
                            f"in front of or behind the {a.label}?", _letter(choices, side), choices)
-    yield Question("count", "How many pieces of furniture (objects other than the floor and walls) are in the room?",
+    yield Question("count", "How many pieces of furniture (objects other than the floor and walls) do the frames show?",
                    len(objects))
     for a in objects:
         others = [o for o in objects if o is not a]
@@ -147,7 +154,9 @@ def generate_benchmark(count: int, out: str | Path, *, first_seed: int = 0, n_fr
         folder = out / "scenes" / f"scene_{seed:03d}"
         geometry = _write_images(scene, rendered, folder / "images")
         bag = write_bag(scene, [item.frame for item in rendered], folder / "bag", camera=scene.mount.name, truth=truth)
-        for number, question in enumerate(balanced(list(scene_questions(scene, truth)), QUESTIONS_PER_SCENE)):
+        objects = visible_objects(truth, [item.instance for item in rendered])
+        questions = balanced(list(scene_questions(scene, truth, objects)), QUESTIONS_PER_SCENE)
+        for number, question in enumerate(questions):
             if len(image_rows) == count:
                 break
             common = dict(id=f"scene{seed:03d}-q{number:02d}", question=question.question, answer=question.answer,
