@@ -123,13 +123,13 @@ def _plots(records: list[dict], summaries: list[InterfaceScores], folder: Path) 
     paths["scores"] = _save(figure, folder / "scores.png")
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     for summary in summaries:
-        rows = [r for r in records if r["interface"] == summary.interface]
+        rows = sorted((r for r in records if r["interface"] == summary.interface), key=lambda r: r["id"])
         left.plot(range(1, len(rows) + 1), [float(r.get("elapsed_s") or 0.0) for r in rows], "o-", label=summary.interface)
         right.plot(range(1, len(rows) + 1), [_tokens(r) for r in rows], "o-", label=summary.interface)
-    left.set_xlabel("question")
+    left.set_xlabel("question (by id)")
     left.set_ylabel("wall time (s)")
     left.set_title("Latency per question")
-    right.set_xlabel("question")
+    right.set_xlabel("question (by id)")
     right.set_ylabel("tokens")
     right.set_title("Tokens per question")
     left.legend(fontsize=8)
@@ -163,7 +163,7 @@ def _html_table(table: list[list[str]], link_last: bool = False) -> str:
 
 
 def _worst_rows(records: list[dict]) -> list[list[str]]:
-    rows = [["id", "interface", "category", "score", "predicted", "truth", "status", "session"]]
+    rows = [["id", "interface", "category", "score", "predicted (SI)", "truth (SI)", "status", "session"]]
     for record in worst_questions(records):
         predicted = record.get("predicted")
         rows.append([record["id"], record["interface"], record["question_type"], f"{record['score']:.2f}",
