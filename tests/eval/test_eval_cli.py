@@ -3,6 +3,7 @@ scripted endpoint, and continue a run whose endpoint died."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -89,3 +90,30 @@ def test_dead_endpoint_exits_3_and_resume_finishes(generated, config_file, tmp_p
 def test_bad_input_exits_2(tmp_path):
     done = run(["--dataset", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")], "http://127.0.0.1:9/v1")
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_ctrl_c_stops_the_run_and_resume_continues(generated, config_file, tmp_path):
+    out = tmp_path / "run"
+    answer = oracle(answers_of(generated))
+    first = threading.Event()
+
+    def decide(request):
+        if not first.is_set():
+            first.set()
+            return Turn(text=cell("ReturnAnswer(1)"), delay_s=60)
+        return answer(request)
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SPATIALCLAW_", "OPENAI_"))}
+    with ScriptedModelServer(decide) as server:
+        env["SPATIALCLAW_BASE_URL"] = server.url
+        process = subprocess.Popen([SPATIALCLAW, "eval", "--dataset", str(generated), "--out", str(out), "--config",
+                                    str(config_file)], env=env, stderr=subprocess.PIPE, text=True)
+        assert first.wait(120)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "--resume continues" in stderr and (out / "results.jsonl").read_text() == ""
+    with ScriptedModelServer(answer) as server:
+        again = run(["--dataset", str(generated), "--out", str(out), "--config", str(config_file), "--resume"],
+                    server.url)
+    assert again.returncode == 0 and "| code | 6 | 100.0 | 100.0 |" in again.stdout

@@ -5,7 +5,8 @@ Exit codes of ``ask`` and ``demo``: 0 answered; 2 bad input (arguments, unreadab
 3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer);
 130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad input.
 ``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1. ``eval``: 0 when every row was tried
-(skipped bad rows included), 3 when the model endpoint failed midway (``--resume`` continues), 2 bad input.
+(skipped bad rows included), 3 when the model endpoint failed midway, 130 on Ctrl-C (``--resume`` continues
+both), 2 bad input.
 """
 
 from __future__ import annotations
@@ -230,6 +231,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return command.run(args, config)
     except (OSError, ValueError, ImportError) as error:
         raise BadInput(f"eval: {error}") from None
+    except KeyboardInterrupt:
+        print(f"spatialclaw: eval interrupted; finished questions are in {args.out}: --resume continues",
+              file=sys.stderr)
+        return EXIT_CANCELLED
 
 
 def build_parser() -> argparse.ArgumentParser:

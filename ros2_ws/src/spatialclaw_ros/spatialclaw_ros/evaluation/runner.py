@@ -23,6 +23,7 @@ from typing import TextIO
 
 from ..agent.loop import Agent
 from ..agent.result import AgentResult, ErrorCode
+from ..cancel import CancelToken
 from ..config import Config
 from ..session_log.log import jsonable, read_trace
 from .dataset import BadRow, EvalRow, RowProblem, load_frames
@@ -132,9 +133,11 @@ class Evaluation:
         self._lock = threading.Lock()
         self._endpoint_failures = 0
         self._stop = threading.Event()
+        self._cancel = CancelToken()  # Ctrl-C: the questions in flight end within a second, unrecorded
 
     def run(self, rows: list[EvalRow], problems: list[RowProblem], *, resume: bool = False) -> RunOutcome:
-        """Answer every (row, interface) not already recorded (with ``resume``), K at a time."""
+        """Answer every (row, interface) not already recorded (with ``resume``), K at a time; Ctrl-C cancels the
+        questions in flight (not recorded) and re-raises KeyboardInterrupt."""
         self.out.mkdir(parents=True, exist_ok=True)
         results = self.out / RESULTS_FILE
         if not resume and results.exists():
@@ -150,8 +153,14 @@ class Evaluation:
         with Agent(self.config) as agent, results.open("a", encoding="utf-8") as sink, \
                 ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="eval") as pool:
             futures = [pool.submit(self._one, agent, row, interface, sink, outcome, progress) for row, interface in tasks]
-            for future in futures:
-                future.result()
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                self._stop.set()
+                self._cancel.cancel("interrupted")
+                pool.shutdown(cancel_futures=True)
+                raise
         self._write_bad_rows(outcome.bad_rows)
         return outcome
 
@@ -170,8 +179,8 @@ class Evaluation:
         session_dir = self.out / SESSIONS_DIR / interface / session_name(row.id)
         shutil.rmtree(session_dir, ignore_errors=True)  # a resumed row starts its session afresh
         started = time.time()
-        result = ask_with(agent, interface, row.question, frames, choices=row.choices, session_dir=session_dir,
-                          max_steps=self.max_steps, deadline_s=self.deadline_s)
+        result = ask_with(agent, interface, row.question, frames, choices=row.choices, cancel=self._cancel,
+                          session_dir=session_dir, max_steps=self.max_steps, deadline_s=self.deadline_s)
         finished = time.time()
         if result.error_code in NOT_RECORDED:
             self._endpoint_failed(outcome, result)
