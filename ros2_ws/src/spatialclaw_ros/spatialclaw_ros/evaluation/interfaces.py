@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..agent.context import History, ImageBlock, TextBlock
+from ..agent.context import CallContext, History, ImageBlock, TextBlock
 from ..agent.loop import Agent, QuestionRun
 from ..agent.observation import build_observation, output_text
 from ..agent.parsing import strip_thinking
@@ -101,7 +101,9 @@ class ToolCallRun(QuestionRun):
     def system_prompt(self) -> str:
         return system_prompt(self.frames, role=TOOL_CALL_ROLE, reply_format=TOOL_CALL_FORMAT)
 
-    def chat(self, role: str, messages: list[dict], step: int, context=None, tools=None) -> ChatReply:
+    def chat(self, role: str, messages: list[dict], step: int, context: CallContext | None = None,
+             tools: list[dict] | None = None) -> ChatReply:
+        """Main calls offer the functions and carry the earlier calls as tool_calls and tool messages."""
         if role == "main":
             messages, tools = self.with_tool_messages(messages), function_definitions()
         return super().chat(role, messages, step, context, tools)
