@@ -114,7 +114,8 @@ class QuestionRun:
     """The state of one question while it runs (session log, token, history, usage).
 
     ``act`` is the action interface (here code as action: one cell per step); evaluation.interfaces
-    subclasses it to compare interfaces with everything else (prompt, tools, scoring, logging) the same."""
+    subclasses it to compare interfaces with everything else (prompt, tools, scoring, logging) the same.
+    """
 
     def __init__(self, agent: "Agent", question: str, frames: FrameSet, choices: Sequence[str], *,
                  cancel: CancelToken | None, on_event: EventCallback | None, session_dir: str | Path | None,
@@ -396,8 +397,8 @@ class Agent:
             on_event: EventCallback | None = None, session_dir: str | Path | None = None,
             max_steps: int | None = None, deadline_s: float | None = None) -> AgentResult:
         """Answer ``question`` about ``frames``; failures and cancellation come back as the result's status."""
-        return QuestionRun(self, question, frames, choices, cancel=cancel, on_event=on_event, session_dir=session_dir,
-                         max_steps=max_steps, deadline_s=deadline_s).run()
+        return QuestionRun(self, question, frames, choices, cancel=cancel, on_event=on_event,
+                           session_dir=session_dir, max_steps=max_steps, deadline_s=deadline_s).run()
 
     def close(self) -> None:
         """Close the model client and kernel pool this agent created (not ones passed in)."""
