@@ -1,12 +1,14 @@
-"""``spatialclaw``: ask a spatial question about images or a video, run the demo, replay a session, check the setup.
+"""``spatialclaw``: ask a spatial question about images or a video, run the demo, replay a session, check the setup,
+evaluate a model on a benchmark.
 
 Exit codes of ``ask`` and ``demo``: 0 answered; 2 bad input (arguments, unreadable files, configuration);
 3 the model endpoint failed; 4 any other failure (deadline, kernel, no acceptable answer, an internal
 error); 5 answered, but the session log is incomplete (the answer is printed; ``log_error`` says what
 was not written); 130 cancelled with Ctrl-C. ``replay``: 0 when every step matches, 1 otherwise, 2 bad
-input. ``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1. Every command ends
-with one line on stderr, never a traceback; ``--json`` output is strict JSON (non-finite numbers are
-null, long strings cut, both listed under ``sanitized``).
+input. ``doctor``: 0 unless a required part (endpoint, kernel) is missing, then 1. ``eval``: 0 when every row
+was tried (skipped bad rows included), 3 when the model endpoint failed midway, 130 on Ctrl-C (``--resume``
+continues both), 2 bad input. Every command ends with one line on stderr, never a traceback; ``--json`` output
+is strict JSON (non-finite numbers are null, long strings cut, both listed under ``sanitized``).
 """
 
 from __future__ import annotations
@@ -233,6 +235,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH if any(check.required and not check.ok for check in checks) else EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``spatialclaw eval``: score the endpoint on a benchmark through one or more action interfaces (exit 3 when
+    the endpoint failed midway: ``--resume`` continues), or ``--generate`` a metric benchmark."""
+    from .evaluation import command
+
+    config = _config(args)
+    try:
+        return command.run(args, config)
+    except (OSError, ValueError, ImportError) as error:
+        raise BadInput(f"eval: {error}") from None
+    except KeyboardInterrupt:
+        print(f"spatialclaw: eval interrupted; finished questions are in {args.out}: --resume continues",
+              file=sys.stderr)
+        return EXIT_CANCELLED
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with the ask, replay and doctor subcommands."""
     parser = argparse.ArgumentParser(prog="spatialclaw", description=__doc__.splitlines()[0])
@@ -265,7 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=cmd_replay)
     doctor = commands.add_parser("doctor", help="check the endpoint, kernel sandbox, GPU, perception and ROS")
     doctor.set_defaults(handler=cmd_doctor)
-    for command in (ask, demo, replay, doctor):
+    from .evaluation.command import add_arguments as add_eval_arguments
+
+    evaluate = commands.add_parser("eval", help="score a model on a benchmark (JSONL or a public layout) through "
+                                   "one or more action interfaces, or generate a metric benchmark")
+    add_eval_arguments(evaluate)
+    evaluate.add_argument("--max-steps", type=int, metavar="N")
+    evaluate.add_argument("--deadline", type=float, metavar="S", help="wall-clock limit per question in seconds")
+    evaluate.set_defaults(handler=cmd_eval)
+    for command in (ask, demo, replay, doctor, evaluate):
         command.add_argument("--config", metavar="FILE", help="YAML configuration (default: $SPATIALCLAW_CONFIG)")
     return parser
 

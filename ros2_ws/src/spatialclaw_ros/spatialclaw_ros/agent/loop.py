@@ -19,7 +19,7 @@ from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
 from ..config import Config
 from ..frames import FrameSet
-from ..kernel.host import ANSWER_SERVICE, HostReply, HostRequest
+from ..kernel.host import ANSWER_SERVICE, HostHandler, HostReply, HostRequest
 from ..kernel.pool import KernelPool
 from ..kernel.results import CellResult, CellStatus
 from ..kernel.session import KernelSession
@@ -28,7 +28,7 @@ from ..llm.messages import message_text
 from ..perception.backends import BackendChoice
 from ..perception.model_service import host_handlers
 from ..session_log.log import MB, SessionLog
-from .context import CallContext, ContextReport, Entry, History, TextBlock
+from .context import CallContext, ContextReport, Entry, History, ImageBlock, TextBlock
 from .observation import build_observation, last_step_note, output_text
 from .parsing import parse_final_answer, parse_reply, strip_thinking
 from .prompts import (
@@ -110,8 +110,12 @@ def _one_line(text: str) -> str:
     return line[:SUMMARY_CHARS]
 
 
-class _Question:
-    """The state of one question while it runs (session log, token, history, usage)."""
+class QuestionRun:
+    """The state of one question while it runs (session log, token, history, usage).
+
+    ``act`` is the action interface (here code as action: one cell per step); evaluation.interfaces
+    subclasses it to compare interfaces with everything else (prompt, tools, scoring, logging) the same.
+    """
 
     def __init__(self, agent: "Agent", question: str, frames: FrameSet, choices: Sequence[str], *,
                  cancel: CancelToken | None, on_event: EventCallback | None, session_dir: str | Path | None,
@@ -155,17 +159,18 @@ class _Question:
                                self.usage.completion_tokens + reply.usage.completion_tokens,
                                self.usage.total_tokens + reply.usage.total_tokens)
 
-    def chat(self, role: str, messages: list[dict], step: int, context: CallContext | None = None) -> ChatReply:
-        """One model call, logged before and after."""
+    def chat(self, role: str, messages: list[dict], step: int, context: CallContext | None = None,
+             tools: list[dict] | None = None) -> ChatReply:
+        """One model call (offering ``tools``, function definitions, if given), logged before and after."""
         summary = _message_summary(messages)
         self.log.event("model_request", role=role, step=step, messages=summary, new_message=message_text(messages[-1]),
                        images=sum(item["images"] for item in summary),
                        estimated_tokens=context.estimated_tokens if context else None, context=context)
-        reply = self.model.chat(role, messages, cancel=self.token)
+        reply = self.model.chat(role, messages, cancel=self.token, tools=tools)
         self.add_usage(reply)
         self.log.event("model_response", role=role, step=step, text=reply.text, usage=reply.usage,
                        latency_s=reply.latency_s, attempts=reply.attempts, model=reply.model,
-                       finish_reason=reply.finish_reason)
+                       finish_reason=reply.finish_reason, tool_calls=reply.tool_calls)
         return reply
 
     # -- running -------------------------------------------------------------------------------
@@ -225,21 +230,26 @@ class _Question:
             raise AgentFailure(ErrorCode.INVALID_INPUT, f"deadline_s must be positive, got {self.deadline_s}")
 
     def solve(self) -> tuple[Answer, bool]:
-        """Plan, run the steps, and fall back to the answer-only call; returns (answer, low_confidence)."""
+        """Read the question and log it with its key frames, then ``act``; returns (answer, low_confidence)."""
         agent_config = self.config.agent
         self.spec = analyse_question(self.question, self.choices)
         self.log.save_inputs(self.frames)
-        backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
+        self.backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
         selected = key_frames(self.frames, min(agent_config.max_key_frames, agent_config.context.max_images))
         key_blocks = key_frame_blocks(selected, agent_config.image_max_side)
         self.log.event("question", question=self.question, choices=self.choices, metadata=self.frames.metadata(),
                        spec=self.spec, max_steps=self.max_steps, deadline_s=self.deadline_s,
                        cell_timeout_s=agent_config.cell_timeout_s, image_max_side=agent_config.image_max_side,
-                       backends=backends,
+                       backends=self.backends,
                        key_frames=[{"label": block.label, "file": self.log.save_image(f"key_{frame.index}", block.png)}
                                    for frame, block in zip(selected, key_blocks)])
+        return self.act(key_blocks)
+
+    def act(self, key_blocks: list[ImageBlock]) -> tuple[Answer, bool]:
+        """Code as action: plan, one cell per step until an accepted answer, else the answer-only call."""
+        agent_config = self.config.agent
         plan = self.plan() if agent_config.plan else ""
-        history = History(system_prompt(self.frames), agent_config.context)
+        history = History(self.system_prompt(), agent_config.context)
         history.add("user", 0, question_blocks(self.spec, self.frames, plan, key_blocks))
         vlm = VlmService(self.model, self.log, self.token, image_max_side=agent_config.image_max_side,
                          on_reply=self.add_usage)
@@ -248,10 +258,11 @@ class _Question:
         except (ImportError, ValueError) as error:
             raise AgentFailure(ErrorCode.INVALID_INPUT,
                                f"perception backend '{self.config.perception.reconstruction}': {error}") from error
-        handlers = {**vlm.handlers(), ANSWER_SERVICE: self.check_returned_answer, **perception}
+        handlers = {**vlm.handlers(), ANSWER_SERVICE: self.check_returned_answer, **self.timed(perception)}
         with _kernel_failures():
             session = self.pool.session(self.frames, handlers, image_max_side=agent_config.image_max_side,
-                                        backends=backends)
+                                        backends=self.backends)
+        self.log.event("kernel", pid=session.pid)
         with session:
             for step in range(1, self.max_steps + 1):
                 self.steps = step
@@ -260,6 +271,23 @@ class _Question:
                 if answer is not None:
                     return answer, False
         return self.final_answer(history), True
+
+    def system_prompt(self) -> str:
+        """The main conversation's system prompt."""
+        return system_prompt(self.frames)
+
+    def timed(self, handlers: dict[str, HostHandler]) -> dict[str, HostHandler]:
+        """``handlers`` (model perception) that log each call's service and duration as a "perception" event."""
+        def timing(service: str, handler: HostHandler) -> HostHandler:
+            def handle(request: HostRequest) -> HostReply:
+                started = time.monotonic()
+                try:
+                    return handler(request)
+                finally:
+                    self.log.event("perception", step=self.steps, service=service,
+                                   duration_s=round(time.monotonic() - started, 4))
+            return handle
+        return {service: timing(service, handler) for service, handler in handlers.items()}
 
     def plan(self) -> str:
         """The planner's text-only plan (thinking removed)."""
@@ -282,19 +310,24 @@ class _Question:
             history.add("user", step, reminder)
             self.emit("step", step, summary=f"malformed reply: {parsed.problem}")
             return None
-        self.refusals = []
-        with _kernel_failures():
-            result = session.execute(parsed.code, timeout_s=self.config.agent.cell_timeout_s, cancel=self.token)
-        self.log_cell(step, parsed.reasoning, parsed.code, result)
-        if result.status == CellStatus.CANCELLED:
-            raise Cancelled(result.error)
-        self.emit("step", step, parsed.code, f"{result.status.value}: {_one_line(result.error or output_text(result))}")
+        result = self.run_cell(step, parsed.reasoning, parsed.code, session)
         if result.status == CellStatus.ANSWERED:
             return Answer.from_dict(result.answer)
         history.add("user", step, build_observation(
             result, step=step, max_steps=self.max_steps, output_budget_chars=self.config.agent.output_budget_chars,
             refusals=self.refusals))
         return None
+
+    def run_cell(self, step: int, reasoning: str, code: str, session: KernelSession) -> CellResult:
+        """Execute one cell, log it and report the step; Cancelled if the question was cancelled meanwhile."""
+        self.refusals = []
+        with _kernel_failures():
+            result = session.execute(code, timeout_s=self.config.agent.cell_timeout_s, cancel=self.token)
+        self.log_cell(step, reasoning, code, result)
+        if result.status == CellStatus.CANCELLED:
+            raise Cancelled(result.error)
+        self.emit("step", step, code, f"{result.status.value}: {_one_line(result.error or output_text(result))}")
+        return result
 
     def log_cell(self, step: int, reasoning: str, code: str, result: CellResult) -> None:
         """Record a cell in the trace, its shown images as files."""
@@ -317,10 +350,14 @@ class _Question:
             self.refusals.append(verdict.reason)
         return HostReply(payload={"accepted": verdict.accepted, "reason": verdict.reason, "answer": answer})
 
+    def final_request(self) -> str:
+        """The text of the answer-only call."""
+        return final_answer_request(self.question, self.max_steps)
+
     def final_answer(self, history: History) -> Answer:
         """The answer-only call after the last step; AgentFailure(NO_ANSWER) when it gives nothing acceptable."""
         self.emit("answering", self.max_steps)
-        request = Entry("user", self.max_steps, [TextBlock(final_answer_request(self.question, self.max_steps))])
+        request = Entry("user", self.max_steps, [TextBlock(self.final_request())])
         messages, call = history.render(request)
         self.context.record(call)
         reply = self.chat("main", messages, self.max_steps + 1, call)
@@ -359,8 +396,8 @@ class Agent:
             on_event: EventCallback | None = None, session_dir: str | Path | None = None,
             max_steps: int | None = None, deadline_s: float | None = None) -> AgentResult:
         """Answer ``question`` about ``frames``; failures and cancellation come back as the result's status."""
-        return _Question(self, question, frames, choices, cancel=cancel, on_event=on_event, session_dir=session_dir,
-                         max_steps=max_steps, deadline_s=deadline_s).run()
+        return QuestionRun(self, question, frames, choices, cancel=cancel, on_event=on_event,
+                           session_dir=session_dir, max_steps=max_steps, deadline_s=deadline_s).run()
 
     def close(self) -> None:
         """Close the model client and kernel pool this agent created (not ones passed in)."""

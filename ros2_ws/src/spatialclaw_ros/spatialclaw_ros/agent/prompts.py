@@ -109,10 +109,14 @@ def tool_summary() -> str:
     return "\n".join(lines)
 
 
-def system_prompt(frames: FrameSet) -> str:
-    """The main conversation's system prompt for a question on ``frames``."""
-    return "\n\n".join([SYSTEM_ROLE, CONVENTIONS.format(world_frame=frames.world_frame), REPLY_FORMAT,
-                        NAMESPACE_INTRO.format(modules=", ".join(sorted(ALLOWED_MODULES))), tool_reference()])
+def system_prompt(frames: FrameSet, *, role: str = SYSTEM_ROLE, reply_format: str = REPLY_FORMAT,
+                  with_tools: bool = True) -> str:
+    """The main conversation's system prompt for a question on ``frames``; ``role`` and ``reply_format`` vary
+    with the action interface (evaluation.interfaces), and ``with_tools=False`` leaves out the kernel reference."""
+    parts = [role, CONVENTIONS.format(world_frame=frames.world_frame), reply_format]
+    if with_tools:
+        parts += [NAMESPACE_INTRO.format(modules=", ".join(sorted(ALLOWED_MODULES))), tool_reference()]
+    return "\n\n".join(parts)
 
 
 def frames_description(frames: FrameSet) -> str:

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable, TypeVar
 
 import openai
@@ -49,8 +49,18 @@ class Usage:
 
 
 @dataclass
+class ToolCall:
+    """One function call a reply asks for (OpenAI function calling): its id, function name and JSON arguments."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
 class ChatReply:
-    """A model's answer; ``latency_s`` covers the whole call including retries, ``attempts`` counts requests."""
+    """A model's answer; ``latency_s`` covers the whole call including retries, ``attempts`` counts requests;
+    ``tool_calls`` are the function calls it asks for when the request offered ``tools``."""
 
     text: str
     usage: Usage
@@ -58,6 +68,7 @@ class ChatReply:
     model: str
     finish_reason: str
     attempts: int
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 class ModelError(RuntimeError):
@@ -218,18 +229,22 @@ class ChatModel:
             raise ValueError(f"unknown model role '{role}' (expected one of {', '.join(ROLES)})")
         return getattr(self.config, role)
 
-    def chat(self, role: str, messages: list[dict], *, cancel: CancelToken | None = None) -> ChatReply:
-        """Send ``messages`` as ``role``; raises ModelError when no usable answer comes, Cancelled on cancel."""
+    def chat(self, role: str, messages: list[dict], *, cancel: CancelToken | None = None,
+             tools: list[dict] | None = None) -> ChatReply:
+        """Send ``messages`` as ``role`` (offering ``tools``, OpenAI function definitions, if given); raises
+        ModelError when no usable answer comes, Cancelled on cancel."""
         settings = self.role_config(role)
         model = settings.model or self.config.model or self._endpoint_default_model(cancel)
         request = dict(model=model, messages=_sendable(messages), temperature=settings.temperature,
                        max_tokens=settings.max_tokens, timeout=settings.timeout_s, extra_headers={ROLE_HEADER: role})
+        if tools:
+            request["tools"] = tools
         started = time.monotonic()
-        (text, finish_reason, reply_model, usage), attempts = self._run(
+        (text, finish_reason, reply_model, usage, calls), attempts = self._run(
             self._attempts(lambda: self._chat_once(request, settings.max_tokens * MAX_CHARS_PER_TOKEN),
                            settings.timeout_s, self.config.max_retries), cancel)
         return ChatReply(text=text, usage=usage, latency_s=time.monotonic() - started, model=reply_model,
-                         finish_reason=finish_reason, attempts=attempts)
+                         finish_reason=finish_reason, attempts=attempts, tool_calls=calls)
 
     def ping(self, timeout_s: float = 10.0) -> list[str]:
         """The model ids the endpoint lists (GET /models), asked once; raises ModelError if that fails."""
@@ -300,19 +315,19 @@ class ChatModel:
             raise self._classify(error, timeout_s) from error
         return [model.id for model in page.data]
 
-    async def _chat_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage]:
-        """One chat request, streamed or not: (text, finish_reason, model, usage); empty or overlong text is a
-        failure."""
-        text, finish_reason, model, usage = await (
+    async def _chat_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage, list[ToolCall]]:
+        """One chat request, streamed or not: (text, finish_reason, model, usage, tool calls); overlong text, or a
+        reply with neither text nor tool calls, is a failure."""
+        text, finish_reason, model, usage, calls = await (
             self._stream_once(request, max_chars) if self.config.stream else self._request_once(request))
         if len(text) > max_chars:
             raise _too_long(max_chars, request["max_tokens"])
-        if not text.strip():
+        if not text.strip() and not calls:
             raise _Failure("empty", "answered with an empty message", f"finish_reason={finish_reason or 'none'}")
-        return text, finish_reason, model, usage
+        return text, finish_reason, model, usage, calls
 
-    async def _request_once(self, request: dict) -> tuple[str, str, str, Usage]:
-        """One non-streaming request: (text, finish_reason, model, usage)."""
+    async def _request_once(self, request: dict) -> tuple[str, str, str, Usage, list[ToolCall]]:
+        """One non-streaming request: (text, finish_reason, model, usage, tool calls)."""
         try:
             raw = await self._client.chat.completions.with_raw_response.create(**request)
         except openai.APIError as error:
@@ -321,15 +336,20 @@ class ChatModel:
             completion = raw.parse()
             choice = completion.choices[0]
             text = choice.message.content or ""
+            calls = [ToolCall(call.id, call.function.name, call.function.arguments or "")
+                     for call in choice.message.tool_calls or []]
         except Exception:  # anything unparsable or shaped wrong is not a chat completion
             raise _garbage(raw.http_response.text) from None
-        return text, choice.finish_reason or "", completion.model or request["model"], _usage_of(completion.usage)
+        return (text, choice.finish_reason or "", completion.model or request["model"], _usage_of(completion.usage),
+                calls)
 
-    async def _stream_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage]:
-        """One streaming request; deltas are accumulated and usage taken from the final chunk. A stream that ends
-        or breaks before a chunk carried ``finish_reason`` is a cut-off reply (kind "incomplete", retried)."""
+    async def _stream_once(self, request: dict, max_chars: int) -> tuple[str, str, str, Usage, list[ToolCall]]:
+        """One streaming request; deltas (text and tool-call pieces, by index) are accumulated and usage taken
+        from the final chunk. A stream that ends or breaks before a chunk carried ``finish_reason`` is a cut-off
+        reply (kind "incomplete", retried)."""
         pieces: list[str] = []
         received = 0
+        calls: dict[int, ToolCall] = {}
         finish_reason, model, usage = "", request["model"], Usage()
         try:
             stream = await self._client.chat.completions.create(
@@ -350,6 +370,12 @@ class ChatModel:
                         if received > max_chars:
                             raise _too_long(max_chars, request["max_tokens"])
                         pieces.append(piece)
+                        for delta in (choice.delta.tool_calls if choice.delta else None) or []:
+                            call = calls.setdefault(delta.index, ToolCall("", "", ""))
+                            call.id = delta.id or call.id
+                            if delta.function is not None:
+                                call.name += delta.function.name or ""
+                                call.arguments += delta.function.arguments or ""
                         finish_reason = choice.finish_reason or finish_reason
         except openai.APITimeoutError as error:
             raise self._classify(error, request["timeout"]) from error
@@ -361,7 +387,7 @@ class ChatModel:
             raise _garbage(str(error)) from error
         if not finish_reason:
             raise _cut_off(received, "the stream ended")
-        return "".join(pieces), finish_reason, model, usage
+        return "".join(pieces), finish_reason, model, usage, [calls[index] for index in sorted(calls)]
 
     def _classify(self, error: openai.APIError, timeout_s: float) -> _Failure:
         """The failure an openai error stands for; 429, 5xx and connection errors are retryable."""

@@ -30,13 +30,15 @@ STREAM_PIECE_CHARS = 16  # characters per streamed delta
 
 @dataclass(frozen=True)
 class Turn:
-    """One scripted answer: reply ``text``, or HTTP ``status`` with ``text`` as the error message,
-    or a raw ``body`` sent as-is; after waiting ``delay_s`` seconds."""
+    """One scripted answer: reply ``text`` (and ``tool_calls``: mappings with ``name``, ``arguments`` as a dict
+    or JSON string, optional ``id``), or HTTP ``status`` with ``text`` as the error message, or a raw ``body``
+    sent as-is; after waiting ``delay_s`` seconds."""
 
     text: str = ""
     status: int = 200
     delay_s: float = 0.0
     body: bytes | None = None
+    tool_calls: tuple[dict, ...] = ()
 
 
 @dataclass
@@ -51,6 +53,11 @@ class ScriptedRequest:
     def messages(self) -> list[dict]:
         """The request's chat messages."""
         return list(self.body.get("messages") or [])
+
+    @property
+    def tools(self) -> list[dict]:
+        """The function definitions the request offered (OpenAI ``tools``)."""
+        return list(self.body.get("tools") or [])
 
     @property
     def stream(self) -> bool:
@@ -84,15 +91,16 @@ def turn_from_yaml(item) -> Turn:
         return Turn(text=item)
     if not isinstance(item, dict):
         raise ValueError(f"a scripted turn must be a string or a mapping, got {item!r}")
-    unknown = set(item) - {"text", "status", "delay_s", "body"}
+    unknown = set(item) - {"text", "status", "delay_s", "body", "tool_calls"}
     if unknown:
-        raise ValueError(f"unknown turn keys {sorted(unknown)} (known: text, status, delay_s, body)")
+        raise ValueError(f"unknown turn keys {sorted(unknown)} (known: text, status, delay_s, body, tool_calls)")
     body = item.get("body")
     return Turn(
         text=str(item.get("text", "")),
         status=int(item.get("status", 200)),
         delay_s=float(item.get("delay_s", 0.0)),
         body=body.encode("utf-8") if isinstance(body, str) else body,
+        tool_calls=tuple(item.get("tool_calls") or ()),
     )
 
 
@@ -177,6 +185,17 @@ def _completion_id() -> str:
     return f"chatcmpl-scripted-{time.monotonic_ns()}"
 
 
+def _tool_calls(turn: Turn) -> list[dict]:
+    """The turn's function calls in the OpenAI message form (ids made up where the script gives none)."""
+    calls = []
+    for number, call in enumerate(turn.tool_calls):
+        arguments = call.get("arguments", {})
+        calls.append({"id": str(call.get("id") or f"call_{number}_{time.monotonic_ns()}"), "type": "function",
+                      "function": {"name": str(call["name"]),
+                                   "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}})
+    return calls
+
+
 def _usage(request: ScriptedRequest, text: str) -> dict:
     prompt = count_tokens(request.text()) + IMAGE_TOKENS * request.image_count()
     completion = count_tokens(text)
@@ -223,17 +242,20 @@ def _make_handler(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
             elif turn.status != 200:
                 self._send_error(turn.status, turn.text or f"scripted HTTP {turn.status}")
             elif request.stream:
-                self._send_stream(request, turn.text)
+                self._send_stream(request, turn.text, _tool_calls(turn))
             else:
+                calls = _tool_calls(turn)
+                message = {"role": "assistant", "content": turn.text or (None if calls else "")}
+                if calls:
+                    message["tool_calls"] = calls
                 self._send_json(200, {
                     "id": _completion_id(), "object": "chat.completion", "created": int(time.time()),
                     "model": body.get("model") or DEFAULT_MODEL,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": turn.text}}],
+                    "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop", "message": message}],
                     "usage": _usage(request, turn.text),
                 })
 
-        def _send_stream(self, request: ScriptedRequest, text: str) -> None:
+        def _send_stream(self, request: ScriptedRequest, text: str, calls: list[dict]) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -246,7 +268,17 @@ def _make_handler(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                                             "finish_reason": None}]}]
             chunks += [{**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                        for piece in pieces]
-            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            for index, call in enumerate(calls):  # a call's head, then its arguments in pieces
+                function = call["function"]
+                head = {"index": index, "id": call["id"], "type": "function",
+                        "function": {"name": function["name"], "arguments": ""}}
+                chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]})
+                arguments = function["arguments"]
+                chunks += [{**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+                    {"index": index, "function": {"arguments": arguments[i:i + STREAM_PIECE_CHARS]}}]}}]}
+                    for i in range(0, len(arguments), STREAM_PIECE_CHARS)]
+            chunks.append({**base, "choices": [{"index": 0, "delta": {},
+                                                "finish_reason": "tool_calls" if calls else "stop"}]})
             if (request.body.get("stream_options") or {}).get("include_usage"):
                 chunks.append({**base, "choices": [], "usage": _usage(request, text)})
             try:
