@@ -251,10 +251,9 @@ class SAM3(Shared):
         the first camera's."""
         frames = self._context.frames.frames
         cameras = sorted({f.camera for f in frames})
-        if video_index is None:
-            if frame_indices is not None or len(cameras) == 1:
-                return list(frames)
-            video_index = 1
+        if len(cameras) == 1 or (video_index is None and frame_indices is not None):
+            return list(frames)  # video_index is ignored for one camera, as in the reference
+        video_index = 1 if video_index is None else video_index
         if not 1 <= int(video_index) <= len(cameras):
             raise ValueError(f"video_index {video_index} is out of range: there are {len(cameras)} camera(s), "
                              f"InputImages_1..{len(cameras)} = {cameras}")
@@ -299,8 +298,9 @@ class SAM3(Shared):
                 local = "" if start_frame is None else f" (counted from start_frame {start_frame}: frame {absolute})"
                 raise ValueError(f"prompt_frame_idx {prompt_frame_idx}{local} is not among the frames this call "
                                  f"follows {[f.index for f in window]}; pass the frame the prompt was drawn on")
-        frames = sorted({f.index: f for f in [*selected, prompt]}.values(), key=lambda f: f.index)
-        return frames, [f.index for f in selected], frames.index(prompt)
+        chosen = {f.index for f in selected}
+        frames = [f for f in self._context.frames.frames if f.index in chosen | {prompt.index}]  # time order
+        return frames, [f.index for f in frames if f.index in chosen], [f.index for f in frames].index(prompt.index)
 
     def _video(self, prompts: list[Prompt], names: list[str], prompt_frame_idx: int | None, frame_indices,
                start_frame: int | None, end_frame: int | None, video_index: int | None) -> PerFrameMask:
