@@ -134,3 +134,18 @@ def test_question_length_image_count_and_image_size_are_bounded(tmp_path):
         assert service.ask_with_thinking(request("vlm.ask_with_thinking", "Same room?", 4)).payload["result"]
         model.close()
     log.close()
+
+
+def test_a_refusal_reaches_the_cell_as_an_error_it_can_act_on(tmp_path, pool, frames):
+    limits = VlmLimits(calls_per_cell=2)
+    cell = ("answers = []\nfor n in range(3):\n    try:\n        answers.append(vlm.ask_with_thinking(InputImages[0], 'Is it red?'))\n"
+            "    except RuntimeError as err:\n        print(err)\nprint(len(answers))")
+    with ScriptedModelServer(lambda req: "Answer: yes") as server:
+        model, log, service = make_service(server, tmp_path, [], limits)
+        with pool.session(frames, service.handlers()) as session:
+            result = session.execute(cell, timeout_s=60)
+        model.close()
+    log.close()
+    assert result.stdout.splitlines() == [
+        "vlm.ask_with_thinking refused: this cell has made 2 vlm calls (setting agent.vlm.calls_per_cell); use the "
+        "answers you have, or go on in the next cell", "2"]

@@ -122,6 +122,8 @@ import scipy.signal
 from scipy.spatial.transform import Rotation
 import matplotlib.patches as patches
 from matplotlib import cm
+from mpl_toolkits.mplot3d import Axes3D
+import pprint, colorsys, numbers
 warnings.filterwarnings('ignore')
 print(Rotation.from_euler('z', 90, degrees=True).as_matrix().round(3))
 # check

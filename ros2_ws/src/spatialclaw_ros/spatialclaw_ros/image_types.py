@@ -16,7 +16,7 @@ from .imaging import fit_long_side, to_rgb_array
 
 
 class PilDelegate:
-    """Attributes it lacks come from its PIL image ``self.image``; numpy sees that image's pixels."""
+    """Attributes it lacks come from its PIL image ``self.image``; ``np.array`` gives a copy of its pixels."""
 
     image: Image.Image
 
@@ -28,10 +28,6 @@ class PilDelegate:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         pixels = np.array(self.image)  # always a fresh copy: the frames themselves stay untouched
         return pixels if dtype is None else pixels.astype(dtype)
-
-    @property
-    def __array_interface__(self) -> dict:
-        return self.image.__array_interface__
 
 
 class FrameImage(PilDelegate):
