@@ -37,7 +37,9 @@ Conventions:
   4x4 camera-to-world matrices; intrinsics are pinhole fx, fy, cx, cy in pixels at the frame's own
   resolution; depth is the camera z in metres.
 - Frames are addressed by their ABSOLUTE index (image.frame_index, Metadata.frame_indices), never
-  by list position."""
+  by list position.
+- Every reconstruction is in this one metric, z-up world frame (not a per-call Y-up frame): heights
+  are world z, and recon.gravity_direction points down."""
 
 REPLY_FORMAT = """\
 How to reply, every time: a brief reasoning (what the last output told you, what you do next),
