@@ -237,17 +237,17 @@ def test_context_budget_over_a_long_run(make_agent, frames):
 
 
 def test_vlm_calls_are_served_and_recorded(make_agent, frames):
-    script = {"main": [cell("p = vlm.locate(InputImages[1], 'the green wall')\nprint('point', p)"),
+    script = {"main": [cell("p = vlm.locate(InputImages[1], 'the green wall')\nprint('point', p, p.point)"),
                        cell("ReturnAnswer(3)")],
               "vlm": ["<think>it fills the image</think>500, 480"]}
     with ScriptedModelServer(script) as server:
         result = make_agent(server.url).ask(COUNT_QUESTION, frames)
         vlm_request = server.requests_for("vlm")[0]
         feedback = last_user_text(server.requests_for("main")[1])
-    assert "point [500.0, 480.0]" in feedback
+    assert "point 500, 480 (32.0, 23.04)" in feedback  # the model's text, and its point in pixels of the 64x48 image
     assert vlm_request.image_count() == 1 and "the green wall" in vlm_request.text()
     calls = [event for event in read_trace(result.session_dir) if event["kind"] == "vlm"]
-    assert calls[0]["step"] == 1 and calls[0]["result"] == [500.0, 480.0]
+    assert calls[0]["step"] == 1 and calls[0]["result"] == "500, 480"
     trace = read_trace(result.session_dir)
     main_tokens = sum(event["usage"]["total_tokens"] for event in trace if event["kind"] == "model_response")
     assert result.usage.total_tokens == main_tokens + calls[0]["usage"]["total_tokens"] > main_tokens

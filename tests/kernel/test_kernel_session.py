@@ -138,7 +138,7 @@ def test_vlm_calls_reach_the_host_with_images(session, host_log):
     assert result.status is CellStatus.OK, result.error
     assert result.stdout.splitlines() == ["[250, 750] Not visible", "2 image(s) [[48, 64, 3], [48, 64, 3]]: same room?"]
     located = host_log.requests[before]
-    assert located.service == "vlm.locate" and located.payload == {"question": "the red cup"}
+    assert located.service == "vlm.locate" and located.payload == {"question": "the red cup", "form": "text"}
     assert list(located.arrays) == ["image_0"]
     assert located.arrays["image_0"].dtype == np.uint8 and int(located.arrays["image_0"][0, 0, 0]) == 100
 

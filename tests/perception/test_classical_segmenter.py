@@ -184,8 +184,8 @@ def test_tracking_gives_an_empty_mask_where_the_object_is_out_of_view():
 def test_video_prompt_errors_name_what_to_change():
     frames = [panel_frame(index=i)[0] for i in (2, 3)]
     sam3 = panel_tools(*frames).SAM3
-    with pytest.raises(ValueError, match=r"prompt_frame_idx 3 is not among the selected frames \[2\]"):
-        sam3.segment_video_by_box([40, 30, 120, 90], prompt_frame_idx=3, end_frame=2)
+    with pytest.raises(ValueError, match=r"prompt_frame_idx 3 is not among the frames this call follows \[2\]"):
+        sam3.segment_video_by_box([40, 30, 120, 90], prompt_frame_idx=3, end_frame=3)  # end_frame is exclusive
     with pytest.raises(ValueError, match="2 labels for 1 prompts: give one label per prompt"):
         sam3.segment_video_by_text("chair", labels=["chair 1", "chair 2"], prompt_frame_idx=2)
     with pytest.raises(ValueError, match="2 labels for 1 prompts"):

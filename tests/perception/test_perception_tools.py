@@ -57,7 +57,7 @@ def test_reconstruct_takes_at_most_64_frames():
                     T_world_camera=np.eye(4)) for i in range(65)]
     tools = build_toolbox(FrameSet(frames), None)
     assert tools.Reconstruct.Reconstruct(list(range(64))).num_frames == 64
-    with pytest.raises(ValueError, match=r"takes 1..64 frames, got 65; pass a slice such as InputImages\[::2\]"):
+    with pytest.raises(ValueError, match=r"takes at most 64 frames, got 65; pass a slice such as InputImages\[::2\]"):
         tools.Reconstruct.Reconstruct(list(range(65)))
 
 

@@ -43,3 +43,36 @@ def test_geometry_render_bev_uses_the_key_frame_cameras():
     assert image.size == (800, 800) and np.asarray(image).std() > 0
     with pytest.raises(KeyError, match=r"valid frame indices: \[3, 8\]"):
         geo.render_bev(frame_indices=[4])
+
+
+def test_seen_from_a_camera_its_right_is_plot_x_and_its_forward_plot_y():
+    camera = level_camera([0.0, 0.0, 1.2], 0.0)  # at the origin looking along world +x; its right is world -y
+    right_box = box_surface([3.0, -1.0, 0.4], (0.5, 0.5, 0.8))
+    left_box = box_surface([2.0, 1.5, 0.4], (0.5, 0.5, 0.8))
+    view = render_bev({"right one": right_box, "left one": left_box}, {0: camera}, reference=camera,
+                      reference_label="camera of frame 0", source="test")
+    lines = dict(line.split(": ", 1) for line in view.description.splitlines()[1:])
+    assert lines["right one"].startswith("at right 1.00 m, forward 3.00 m")
+    assert lines["left one"].startswith("at left 1.50 m, forward 2.00 m")
+    assert "footprint 0.50 x 0.50 m" in lines["right one"]
+    assert view.source == "test" and view.description.startswith("Top-down view, seen from the camera of frame 0")
+
+
+def test_an_object_whose_centre_moves_gets_a_track():
+    camera = level_camera([0.0, 0.0, 1.2], 0.0)
+    cart = {i: box_surface([3.0, -1.0 + 0.5 * i, 0.3], (0.4, 0.4, 0.6)) for i in range(4)}  # moves 1.5 m left
+    still = {i: box_surface([4.0, 0.0, 0.3], (0.6, 0.6, 0.6)) for i in range(4)}
+    view = render_bev({"cart": cart, "crate": still}, {0: camera}, reference=camera)
+    lines = dict(line.split(": ", 1) for line in view.description.splitlines()[1:])
+    assert lines["cart"].startswith("MOVING 1.50 m over frames [0, 1, 2, 3]") and "from right 1.00 m" in lines["cart"]
+    assert lines["crate"].startswith("at ") and "MOVING" not in lines["crate"]
+
+
+def test_without_the_ego_trajectory_no_cameras_are_listed():
+    camera = level_camera([0.0, 0.0, 1.2], 0.0)
+    poses = {i: level_camera([0.2 * i, 0.0, 1.2], 0.0) for i in range(3)}
+    with_path = render_bev({"box": box_surface([3.0, 0.0, 0.4], (0.5, 0.5, 0.8))}, poses, reference=camera)
+    without = render_bev({"box": box_surface([3.0, 0.0, 0.4], (0.5, 0.5, 0.8))}, poses, reference=camera,
+                         ego_trajectory=False)
+    assert "cameras: frames [0, 1, 2], path 0.40 m" in with_path.description
+    assert "cameras" not in without.description

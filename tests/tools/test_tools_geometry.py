@@ -10,7 +10,7 @@ from spatialclaw_ros.tools.geometry import Geometry
 from spatialclaw_ros.tools.measures import Plane
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 480.0, 240.0], [0.0, 0.0, 1.0]])
-CAM = {"c2w": level_camera([1.0, 2.0, 1.5], 30.0), "fx": 500.0, "fy": 480.0, "cx": 320.0, "cy": 240.0}
+CAM = {"extrinsic_c2w": level_camera([1.0, 2.0, 1.5], 30.0), "fx": 500.0, "fy": 480.0, "cx": 320.0, "cy": 240.0}
 
 
 @pytest.fixture
@@ -30,8 +30,7 @@ def test_distance_and_angle(geo):
 def test_projection_of_a_known_point(geo):
     # Camera at (1, 2, 1.5) looking along heading 30 deg: a point 4 m straight ahead and 0.5 m up.
     ahead = np.array([1.0, 2.0, 1.5]) + 4.0 * np.array([np.cos(np.radians(30)), np.sin(np.radians(30)), 0.0])
-    u, v, depth = geo.project_point_to_camera(ahead + [0, 0, 0.5], **CAM)
-    assert depth == pytest.approx(4.0)
+    u, v = geo.project_point_to_camera(ahead + [0, 0, 0.5], **CAM)
     assert u == pytest.approx(320.0)
     assert v == pytest.approx(240.0 - 480.0 * 0.5 / 4.0)  # up is -y in the image
 
@@ -40,7 +39,7 @@ def test_projection_round_trip_and_behind(geo):
     rng = np.random.default_rng(1)
     for u, v, depth in zip(rng.uniform(0, 640, 20), rng.uniform(0, 480, 20), rng.uniform(0.3, 9.0, 20)):
         point = geo.pixel_to_point(u, v, depth, **CAM)
-        assert geo.project_point_to_camera(point, **CAM) == pytest.approx((u, v, depth))
+        assert geo.project_point_to_camera(point, **CAM) == pytest.approx((u, v))
     behind = geo.pixel_to_point(320, 240, -2.0, **CAM)
     assert geo.project_point_to_camera(behind, **CAM) is None
 
@@ -50,7 +49,7 @@ def test_camera_reads_the_key_frame():
     geo = Geometry(make_context([blank_frame(7, K=K, T_world_camera=T)]))
     cam = geo.camera(7)
     assert cam["fx"] == 500.0 and cam["cy"] == 240.0
-    np.testing.assert_allclose(cam["c2w"], T)
+    np.testing.assert_allclose(cam["extrinsic_c2w"], T)
     with pytest.raises(KeyError, match=r"valid frame indices: \[7\]"):
         geo.camera(3)
 
@@ -82,6 +81,19 @@ def test_normalized_to_pixel(geo):
     assert geo.normalized_to_pixel([100, 200, 300, 400], 1000, 500) == [100.0, 100.0, 300.0, 200.0]
     with pytest.raises(ValueError, match="pairs"):
         geo.normalized_to_pixel([1, 2, 3], 10, 10)
+    with pytest.raises(TypeError, match="takes numbers, not a str: parse them first"):
+        geo.normalized_to_pixel("500 250", 640, 480)
+
+
+def test_normalized_to_pixel_reads_a_locate_answer_and_warns_beyond_1000(geo, capsys):
+    from spatialclaw_ros.kernel.namespace import LocateAnswer
+
+    box = LocateAnswer("```json\n{\"bbox_2d\": [100, 200, 300, 400]}\n```", 640, 480)
+    assert geo.normalized_to_pixel(box, 1000, 500) == [100.0, 100.0, 300.0, 200.0]
+    with pytest.raises(ValueError, match="says the object is not visible"):
+        geo.normalized_to_pixel(LocateAnswer("Not visible", 640, 480), 640, 480)
+    assert geo.normalized_to_pixel([1200, 10], 100, 100) == pytest.approx([120.0, 1.0])  # not clamped
+    assert "values outside 0-1000" in capsys.readouterr().out
 
 
 def test_ransac_recovers_a_tilted_plane_among_outliers(geo):
@@ -92,13 +104,31 @@ def test_ransac_recovers_a_tilted_plane_among_outliers(geo):
     z = (-offset - normal[0] * xy[:, 0] - normal[1] * xy[:, 1]) / normal[2]
     inliers = np.column_stack([xy, z]) + rng.normal(scale=0.004, size=(3000, 3))
     clutter = rng.uniform([-3, -3, 0], [3, 3, 3], size=(1500, 3))
-    plane = geo.fit_ground_plane_ransac(np.vstack([inliers, clutter]), distance_threshold=0.02)
+    points = np.vstack([inliers, clutter])
+    plane = geo.fit_ground_plane_ransac(points, inlier_threshold=0.02)
     assert plane.source == "ransac" and plane.frame == "world"
     assert np.degrees(np.arccos(plane.normal @ normal)) < 0.5
     assert plane.offset == pytest.approx(offset, abs=0.005)
     assert 0.6 < plane.inlier_ratio < 0.7  # 3000 of 4500 points, plus the few clutter points near the plane
-    with pytest.raises(ValueError, match="within 5 deg of horizontal"):
-        geo.fit_ground_plane_ransac(inliers[:, [2, 1, 0]], max_tilt_deg=5)  # the same plane stood on its side
+    found, mask = plane  # the reference's (normal, inlier_mask)
+    assert found is plane.normal and mask.shape == (4500,) and mask[:3000].mean() > 0.95 and mask[3000:].mean() < 0.1
+
+
+def test_ransac_takes_confidence_like_the_reference(geo, capsys):
+    # An (H, W, 3) point map with a confidence map: low-confidence pixels are left out and the mask keeps the shape.
+    rng = np.random.default_rng(4)
+    grid = np.stack(np.meshgrid(np.linspace(-2, 2, 40), np.linspace(-2, 2, 30)), axis=-1)
+    points = np.concatenate([grid, np.full((30, 40, 1), 0.3)], axis=-1) + rng.normal(scale=0.002, size=(30, 40, 3))
+    confidence = np.ones((30, 40))
+    points[:, :10, 2] += rng.uniform(0.5, 2.0, size=(30, 10))  # off-plane clutter ...
+    confidence[:, :10] = 0.1  # ... that the confidence rules out
+    normal, mask = geo.fit_ground_plane_ransac(points, confidence)
+    np.testing.assert_allclose(normal, [0, 0, 1], atol=0.01)
+    assert mask.shape == (30, 40) and mask[:, 10:].all() and not mask[:, :10].any()
+    assert geo.fit_ground_plane_ransac(points, confidence, conf_threshold=2.0) == (None, None)
+    assert "only 0 points qualify" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="confidence has 5 values for 1200 points"):
+        geo.fit_ground_plane_ransac(points, np.ones(5))
 
 
 def test_plane_signed_distance():

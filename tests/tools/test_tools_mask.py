@@ -26,7 +26,10 @@ def test_area_centroid_and_box(masks):
     assert masks.area(m) == 15
     assert masks.centroid(m) == (5.0, 3.0)
     assert masks.bounding_box(m) == (3, 2, 8, 5)
-    assert masks.mask_to_bbox(m[None]) == (3, 2, 8, 5)  # a (1, H, W) mask is accepted
+    box = masks.mask_to_bbox(m[None])  # a (1, H, W) mask is accepted
+    assert box.dtype == np.float64 and box.tolist() == [3.0, 2.0, 8.0, 5.0]
+    skewed = rect(0, 0, 1, 10) | rect(0, 0, 10, 1)  # an L: the median is robust, the mean would be (2.4, 2.4)
+    assert masks.centroid(skewed) == (0.0, 0.0)
 
 
 def test_centroids_mark_empty_masks(masks):

@@ -94,6 +94,20 @@ class ContextBudget:
 
 
 @dataclass
+class VlmLimits:
+    """Bounds on the cells' vlm.locate / vlm.ask_with_thinking calls, enforced by the parent: beyond them a call is
+    refused with a RuntimeError in the cell that names the limit and what to do."""
+
+    calls_per_question: int = setting(100, "vlm calls one question may make", low=1, high=1_000_000)
+    calls_per_cell: int = setting(30, "vlm calls one cell may make", low=1, high=1_000_000)
+    question_chars: int = setting(4000, "longest question text of one vlm call, in characters", low=10,
+                                  high=10_000_000)
+    images_per_call: int = setting(64, "images one vlm call may carry", low=1, high=10_000)
+    image_side_px: int = setting(4096, "longest side of an image a vlm call may carry, in pixels (what is sent "
+                                       "to the model is reduced to agent.image_max_side)", low=16, high=100_000)
+
+
+@dataclass
 class AgentConfig:
     """The question loop: steps, deadlines, observations and where sessions are logged."""
 
@@ -110,6 +124,7 @@ class AgentConfig:
                                        "are replaced by a note (the result is always written)", low=4,
                                   high=1_048_576)
     context: ContextBudget = section(ContextBudget, "what one main call may carry")
+    vlm: VlmLimits = section(VlmLimits, "bounds on the cells' vlm calls")
 
 
 #: The OS sandbox layers of a kernel process (see kernel/launcher.py and kernel/sandbox.py).

@@ -252,7 +252,7 @@ class QuestionRun:
         history = History(self.system_prompt(), agent_config.context)
         history.add("user", 0, question_blocks(self.spec, self.frames, plan, key_blocks))
         vlm = VlmService(self.model, self.log, self.token, image_max_side=agent_config.image_max_side,
-                         on_reply=self.add_usage)
+                         on_reply=self.add_usage, limits=agent_config.vlm)
         try:
             perception = host_handlers(self.config.perception, self.frames)
         except (ImportError, ValueError) as error:

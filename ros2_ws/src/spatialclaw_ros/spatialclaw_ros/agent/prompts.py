@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from ..answers import QuestionSpec, describe_expected
 from ..frames import Frame, FrameSet
 from ..imaging import encode_png, fit_long_side
-from ..kernel.namespace import PROMPT_OBJECTS
-from ..kernel.static_check import ALLOWED_MODULES
+from ..image_types import FrameImage, VisualFeedback
+from ..kernel.namespace import PROMPT_OBJECTS, LocateAnswer
+from ..kernel.static_check import ALLOWED_MODULES, PRELOADED
 from ..llm.messages import system_message, user_message
 from ..tools import TOOL_CLASSES
 from ..perception.reconstruction import Reconstruction
@@ -36,7 +37,9 @@ Conventions:
   4x4 camera-to-world matrices; intrinsics are pinhole fx, fy, cx, cy in pixels at the frame's own
   resolution; depth is the camera z in metres.
 - Frames are addressed by their ABSOLUTE index (image.frame_index, Metadata.frame_indices), never
-  by list position."""
+  by list position.
+- Every reconstruction is in this one metric, z-up world frame (not a per-call Y-up frame): heights
+  are world z, and recon.gravity_direction points down."""
 
 REPLY_FORMAT = """\
 How to reply, every time: a brief reasoning (what the last output told you, what you do next),
@@ -45,10 +48,10 @@ to see them in the next message. When you are sure, call ReturnAnswer(value, uni
 cell: it checks that the answer fits the question and tells you why if it does not."""
 
 NAMESPACE_INTRO = """\
-Already defined in the kernel: InputImages, Metadata, tools, show, vlm, ReturnAnswer, and the
-modules np, scipy, cv2, math, plt. The kernel is sandboxed: cells cannot read or write files,
-start processes or open connections; they may import only {modules}; names and attributes that
-start with '_' are refused. Reference:"""
+Already defined in the kernel: {preloaded}. Code written for the reference SpatialClaw kernel runs
+unchanged (plus the metric, TF-grounded extras below). The kernel is sandboxed: cells cannot read or
+write files, start processes or open connections; they may import only {modules}; names and
+attributes that start with '_' are refused. Reference:"""
 
 PLANNER_SYSTEM = """\
 You plan how a coding agent should answer a spatial question about camera frames. You cannot see
@@ -66,7 +69,8 @@ yes/no questions)."""
 
 
 #: Types the perception tools return, documented with their methods since the agent works with them directly.
-RETURNED_TYPES = {"Reconstruction": Reconstruction, "PerFrameMask": PerFrameMask}
+RETURNED_TYPES = {"FrameImage": FrameImage, "VisualFeedback": VisualFeedback, "LocateAnswer": LocateAnswer,
+                  "Reconstruction": Reconstruction, "PerFrameMask": PerFrameMask}
 
 
 def frame_label(frame: Frame) -> str:
@@ -115,7 +119,8 @@ def system_prompt(frames: FrameSet, *, role: str = SYSTEM_ROLE, reply_format: st
     with the action interface (evaluation.interfaces), and ``with_tools=False`` leaves out the kernel reference."""
     parts = [role, CONVENTIONS.format(world_frame=frames.world_frame), reply_format]
     if with_tools:
-        parts += [NAMESPACE_INTRO.format(modules=", ".join(sorted(ALLOWED_MODULES))), tool_reference()]
+        parts += [NAMESPACE_INTRO.format(preloaded=PRELOADED, modules=", ".join(sorted(ALLOWED_MODULES))),
+                  tool_reference()]
     return "\n\n".join(parts)
 
 

@@ -21,11 +21,19 @@ ALLOWED_MODULES = frozenset({
     "math", "cmath", "statistics", "random", "itertools", "functools", "collections", "heapq", "bisect",
     "json", "re", "dataclasses", "typing", "enum", "fractions", "decimal", "copy", "string", "textwrap",
     "datetime", "time", "numpy", "scipy", "cv2", "PIL", "matplotlib.pyplot",
+    # the namespace's own objects, importable as in the reference kernel (no files behind them)
+    "tools", "tools.Reconstruct", "tools.SAM3", "tools.Geometry", "tools.Mask", "tools.Time", "tools.Graph",
+    "tools.Draw", "vlm", "feedback",
+    # pure computation or plotting that agent code commonly imports (sklearn is not installed)
+    "matplotlib", "matplotlib.patches", "matplotlib.colors", "matplotlib.cm", "mpl_toolkits.mplot3d", "warnings",
+    "pprint", "colorsys", "numbers",
 })
 #: Packages whose submodules may be imported too (unless a part is refused below).
 ALLOWED_PACKAGES = ("numpy.", "scipy.", "PIL.")
 
-PRELOADED = "np, scipy, cv2, math, plt, InputImages, Metadata, tools, vlm, show and ReturnAnswer"
+PRELOADED = ("np, scipy, cv2, math, plt, matplotlib, collections, itertools, functools, ndimage, spatial, signal "
+             "(scipy.signal), optimize, InputImages, Metadata, tools and its Reconstruct, SAM3, Geometry, Mask, "
+             "Time, Graph, Draw (also bare), vlm, feedback, show and ReturnAnswer")
 
 BANNED_NAMES = {
     "open": "cells cannot use files; work with InputImages, tools results and variables",

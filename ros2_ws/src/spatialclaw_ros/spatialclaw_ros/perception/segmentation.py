@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..imaging import to_rgb_array
+from ..image_types import VisualFeedback
 from .reconstruction import FrameMap, Reconstruction
 
 #: Mask borders are eroded by this many pixels before 3D statistics: border pixels often carry
@@ -36,10 +38,11 @@ def masked_points(points: np.ndarray, confidence: np.ndarray, mask: np.ndarray, 
 
 
 class PerFrameMask:
-    """Masks of N objects in T frames: ``masks`` (T, N, H, W) bool, ``labels``, ``object_ids``, ``frame_indices``.
+    """Masks of N objects in T frames: ``masks`` (T, N, H, W) bool, ``labels``, ``object_ids`` (0..N-1),
+    ``frame_indices``, ``num_frames`` (T, also ``len(seg)``), ``num_objects`` (N), ``scores``.
 
     ``seg[fi]`` is the (N, H, W) masks of absolute frame ``fi``. Objects are addressed by index
-    (0..N-1) or by label. ``source`` names the segmentation backend that made them.
+    (0..N-1) or by exact label. ``source`` names the segmentation backend that made them.
     """
 
     def __init__(self, masks: list[np.ndarray], labels: list[str], frame_indices: list[int], *,
@@ -49,10 +52,10 @@ class PerFrameMask:
         for fi, stack, image in zip(frame_indices, masks, images):
             if stack.ndim != 3 or stack.shape[0] != len(labels) or stack.shape[1:] != image.shape[:2]:
                 raise ValueError(f"frame {fi}: masks {stack.shape} do not match {len(labels)} labels and image {image.shape}")
-        self._masks = FrameMap("masks", {int(fi): m.astype(bool) for fi, m in zip(frame_indices, masks)})
+        self._masks = FrameMap("mask", {int(fi): m.astype(bool) for fi, m in zip(frame_indices, masks)})
         self._images = dict(zip(self._masks, images))
         self.labels = list(labels)
-        self.object_ids = list(range(1, len(labels) + 1))
+        self.object_ids = list(range(len(labels)))
         self.scores = list(scores) if scores is not None else [1.0] * len(labels)
         self.source = source
 
@@ -66,6 +69,19 @@ class PerFrameMask:
         """(T, N, H, W) bool."""
         return self._masks.stacked()
 
+    @property
+    def num_frames(self) -> int:
+        """How many frames the masks cover (T)."""
+        return len(self._masks)
+
+    @property
+    def num_objects(self) -> int:
+        """How many objects (N)."""
+        return len(self.labels)
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
     def __getitem__(self, frame_index: int) -> np.ndarray:
         return self._masks[frame_index]
 
@@ -73,6 +89,8 @@ class PerFrameMask:
         areas = {label: [int(self._masks[fi][n].sum()) for fi in self._masks] for n, label in enumerate(self.labels)}
         return (f"PerFrameMask({len(self.labels)} objects x {len(self._masks)} frames {self.frame_indices}, "
                 f"source={self.source}, mask areas in px: {areas})")
+
+    _PROMPT_HIDDEN = ("object_index",)
 
     def object_index(self, obj: int | str = 0) -> int:
         """Position of ``obj`` (index or label) among the objects."""
@@ -93,22 +111,25 @@ class PerFrameMask:
 
     def get_masked_points(self, recon: Reconstruction, frame: int, object: int | str = 0,
                           conf_threshold: float = DEFAULT_CONF_THRESHOLD) -> np.ndarray:
-        """(K, 3) world points (m, recon.world_frame) under the mask, border eroded by MASK_ERODE_PX px,
-        keeping pixels with finite depth and confidence >= ``conf_threshold`` (a mask too thin to erode is
-        used whole). May be empty."""
+        """(K, 3) world points (m) under the mask (border eroded 1 px), with depth and confidence >=
+        ``conf_threshold``. May be empty."""
         return masked_points(recon.points[frame], recon.confidence[frame], self.get_mask(frame, object), conf_threshold)
 
     def get_centroid_3d(self, recon: Reconstruction, frame: int, object: int | str = 0,
                         conf_threshold: float = DEFAULT_CONF_THRESHOLD) -> np.ndarray:
-        """(3,) per-axis MEDIAN of ``get_masked_points`` (m, recon.world_frame): the centre of the visible
-        surface, robust to stray pixels; not the centre of the whole object. ValueError if no point is left."""
+        """(3,) per-axis MEDIAN of ``get_masked_points`` (m): the visible surface's centre, not the whole
+        object's; of all masked pixels with depth if none reaches ``conf_threshold``; ValueError if none has depth."""
         points = self.get_masked_points(recon, frame, object, conf_threshold)
+        if len(points) == 0:
+            points = self.get_masked_points(recon, frame, object, -np.inf)
+            if len(points):
+                print(f"get_centroid_3d: no pixel of {self.labels[self.object_index(object)]!r} in frame {frame} has "
+                      f"confidence >= {conf_threshold}; using all {len(points)} with depth")
         if len(points) == 0:
             n = self.object_index(object)
             area = int(self.get_mask(frame, n).sum())
             raise ValueError(f"object {self.labels[n]!r} has no 3D points in frame {frame}: its mask has {area} px, none "
-                             f"with valid depth and confidence >= {conf_threshold} (lower conf_threshold, or use a "
-                             f"frame where the object is visible)")
+                             f"with valid depth (use a frame where the object is visible)")
         return np.median(points, axis=0)
 
     def get_all_masked_points(self, recon: Reconstruction, object: int | str = 0,
@@ -120,10 +141,20 @@ class PerFrameMask:
                              f"do not overlap")
         return np.concatenate([self.get_masked_points(recon, fi, object, conf_threshold) for fi in frames])
 
-    def visualize(self, frame: int) -> Image.Image:
-        """The frame with each object's mask tinted in its own colour, outlined and labelled."""
-        masks = self._masks[frame]
-        image = self._images[frame].copy()
+    def visualize(self, frame_idx: int | None = None, background=None, *, frame: int | None = None,
+                  **kwargs) -> VisualFeedback:
+        """VisualFeedback of frame ``frame_idx`` (or ``frame=``; optional for one frame): masks tinted, outlined and
+        labelled over the frame or ``background``."""
+        chosen = frame_idx if frame_idx is not None else frame
+        if chosen is None:
+            if len(self._masks) != 1:
+                raise TypeError(f"visualize() needs the frame: visualize(frame_idx) with one of {self.frame_indices}")
+            chosen = self.frame_indices[0]
+        masks = self._masks[chosen]
+        image = self._images[chosen].copy() if background is None else to_rgb_array(background).copy()
+        if image.shape[:2] != masks.shape[1:]:
+            raise ValueError(f"background is {image.shape[1]}x{image.shape[0]} but the masks are "
+                             f"{masks.shape[2]}x{masks.shape[1]}")
         for n, (label, mask) in enumerate(zip(self.labels, masks)):
             if not mask.any():
                 continue
@@ -134,4 +165,6 @@ class PerFrameMask:
             ys, xs = np.nonzero(mask)
             cv2.putText(image, f"{n}:{label}", (int(xs.min()), max(12, int(ys.min()) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
                         0.5, colour.tolist(), 1, cv2.LINE_AA)
-        return Image.fromarray(image)
+        areas = ", ".join(f"{label} {int(mask.sum())} px" for label, mask in zip(self.labels, masks))
+        return VisualFeedback(Image.fromarray(image), "PerFrameMask.visualize",
+                              f"masks in frame {chosen}: {areas or 'no objects'}", frame_index=chosen)

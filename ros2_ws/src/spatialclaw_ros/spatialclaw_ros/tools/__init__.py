@@ -13,6 +13,7 @@ from .graph import Graph
 from .mask import Mask
 from .reconstruct import Reconstruct
 from .sam3 import SAM3
+from .shared import Shared
 from .timing import Time
 
 #: Namespaces under ``tools.``, in the order the prompt documents them.
@@ -36,8 +37,8 @@ class ToolContext:
     backends: BackendChoice = field(default_factory=BackendChoice)
 
 
-class Toolbox:
-    """``tools``: one attribute per namespace in TOOL_CLASSES."""
+class Toolbox(Shared):
+    """``tools``: one attribute per namespace in TOOL_CLASSES (importable: ``import tools``, ``from tools import SAM3``)."""
 
     def __init__(self, context: ToolContext) -> None:
         for name, cls in TOOL_CLASSES.items():

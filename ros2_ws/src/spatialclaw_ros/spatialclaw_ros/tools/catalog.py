@@ -8,19 +8,21 @@ import textwrap
 
 from . import TOOL_CLASSES
 from .measures import (
-    Box3D, CameraMotion, Dimensions, Direction, Distance, Elevation, Gap, InstanceCount, Plane, Plot, TimeSpan,
+    Box3D, CameraMotion, Dimensions, Direction, Distance, Elevation, Gap, InstanceCount, Plane,
 )
 
 #: Result types the namespaces above return, documented after them.
 RESULT_TYPES = (
-    Distance, Gap, Box3D, Dimensions, Elevation, Direction, CameraMotion, Plane, InstanceCount, TimeSpan, Plot,
+    Distance, Gap, Box3D, Dimensions, Elevation, Direction, CameraMotion, Plane, InstanceCount,
 )
 
 
 def public_methods(cls: type) -> list[str]:
-    """Names of the public methods and properties a class defines itself, in source order."""
-    return [name for name, member in vars(cls).items()
-            if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property))]
+    """Names of the public methods and properties a class defines itself, in source order, but for those its
+    ``_PROMPT_HIDDEN`` names (plumbing for other modules, or reference entry points that only raise)."""
+    hidden = vars(cls).get("_PROMPT_HIDDEN", ())
+    return [name for name, member in vars(cls).items() if not name.startswith("_") and name not in hidden
+            and (inspect.isfunction(member) or isinstance(member, property))]
 
 
 def annotation_text(annotation) -> str:

@@ -5,20 +5,23 @@ Points are in the TF world frame (REP 103: x forward, y left, z up) unless a met
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from ..frames import Frame
+from ..grounding import SCALE, to_pixels
+from ..image_types import VisualFeedback
 from .bev import render_bev
 from .measures import (
     Box3D, CameraMotion, Dimensions, Direction, Distance, Elevation, Gap, InstanceCount, Plane, as_points,
 )
+from .shared import Shared
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
@@ -70,6 +73,10 @@ TURN_DEAD_BAND_DEG = 3.0
 FLOOR_SLICE = 0.3
 FLOOR_MAX_TILT_DEG = 10.0
 FLOOR_MIN_INLIERS = 0.5
+FLOOR_INLIER_M = 0.02
+FLOOR_ITERATIONS = 500
+#: fit_ground_plane_ransac needs this many qualifying points (as in the reference kernel), else gives (None, None).
+MIN_PLANE_POINTS = 100
 #: RANSAC scores hypotheses on at most this many points (a random subset), then refits on all inliers.
 RANSAC_SCORE_POINTS = 20000
 AXES = {"x": np.array([1.0, 0.0, 0.0]), "y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
@@ -213,7 +220,7 @@ def yaw_of_camera(T_world_camera: np.ndarray) -> float:
     return float(np.arctan2(right[0], -right[1]))
 
 
-class Geometry:
+class Geometry(Shared):
     """Metres in the TF world frame (x forward, y left, z up); degrees. points: (N, 3) or (H, W, 3), NaN rows
     dropped; robust=True drops strays (far from the bulk or isolated) and uses 1-99th percentile extents."""
 
@@ -232,29 +239,31 @@ class Geometry:
         cosine = float(unit(v1, "v1") @ unit(v2, "v2"))
         return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
 
-    def project_point_to_camera(self, point, c2w, fx, fy, cx, cy) -> tuple[float, float, float] | None:
-        """World point -> (u, v) pixels and depth (m), or None if behind; c2w = 4x4 camera-to-world."""
-        x, y, z = (np.linalg.inv(np.asarray(c2w, dtype=float).reshape(4, 4)) @ np.append(as_point(point), 1.0))[:3]
+    def project_point_to_camera(self, point_3d, extrinsic_c2w, fx, fy, cx, cy) -> tuple[float, float] | None:
+        """World point -> (u, v) pixels, or None if behind; extrinsic_c2w: 4x4 camera-to-world."""
+        T = np.asarray(extrinsic_c2w, dtype=float).reshape(4, 4)
+        x, y, z = (np.linalg.inv(T) @ np.append(as_point(point_3d, "point_3d"), 1.0))[:3]
         if z <= 0:
             return None
-        return float(fx * x / z + cx), float(fy * y / z + cy), float(z)
+        return float(fx * x / z + cx), float(fy * y / z + cy)
 
-    def pixel_to_point(self, u, v, depth, c2w, fx, fy, cx, cy) -> np.ndarray:
-        """Pixel and depth (m) -> (3,) world point."""
+    def pixel_to_point(self, u, v, depth, extrinsic_c2w, fx, fy, cx, cy) -> np.ndarray:
+        """Pixel and depth (m, camera z) -> (3,) world point."""
         ray = np.array([(u - cx) / fx * depth, (v - cy) / fy * depth, depth, 1.0])
-        return (np.asarray(c2w, dtype=float).reshape(4, 4) @ ray)[:3]
+        return (np.asarray(extrinsic_c2w, dtype=float).reshape(4, 4) @ ray)[:3]
 
     def camera(self, frame_index: int) -> dict:
-        """{c2w, fx, fy, cx, cy} of a key frame, to pass as ** to the two above."""
+        """{extrinsic_c2w, fx, fy, cx, cy} of a key frame, to pass as ** to the two above."""
         frame = frame_lookup(self._frames, frame_index)
         if frame.K is None or frame.T_world_camera is None:
             raise ValueError(f"frame {frame_index} has no {'intrinsics' if frame.K is None else 'camera pose'}")
         K = frame.K
-        return {"c2w": frame.T_world_camera.copy(), "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2]}
+        return {"extrinsic_c2w": frame.T_world_camera.copy(), "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2],
+                "cy": K[1, 2]}
 
-    def rotation_matrix_from_vectors(self, a, b) -> np.ndarray:
-        """(3, 3) rotation turning direction a onto direction b."""
-        a, b = unit(a, "a"), unit(b, "b")
+    def rotation_matrix_from_vectors(self, v_from, v_to) -> np.ndarray:
+        """(3, 3) rotation turning direction v_from onto direction v_to."""
+        a, b = unit(v_from, "v_from"), unit(v_to, "v_to")
         axis = np.cross(a, b)
         sin, cos = float(np.linalg.norm(axis)), float(a @ b)
         if sin < 1e-12:
@@ -266,18 +275,55 @@ class Geometry:
         skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
         return np.eye(3) + sin * skew + (1.0 - cos) * skew @ skew
 
-    def transform_points(self, points, T) -> np.ndarray:
-        """Apply a 4x4 transform to (3,) or (N, 3) points."""
+    def transform_points(self, points, matrix) -> np.ndarray:
+        """Apply a 4x4 transform to (..., 3) points."""
         array = np.asarray(points, dtype=float)
-        T = np.asarray(T, dtype=float).reshape(4, 4)
+        T = np.asarray(matrix, dtype=float).reshape(4, 4)
         return (array.reshape(-1, 3) @ T[:3, :3].T + T[:3, 3]).reshape(array.shape)
 
-    def fit_ground_plane_ransac(self, points, distance_threshold: float = 0.02, iterations: int = 500,
-                                max_tilt_deg: float | None = None, seed: int = 0) -> Plane:
-        """RANSAC plane (inliers within distance_threshold m), n_z >= 0; max_tilt_deg bounds its tilt."""
-        points = as_points(points)
-        if len(points) < 3:
-            raise ValueError(f"a plane needs at least 3 points, got {len(points)}")
+    def fit_ground_plane_ransac(self, points, confidence=None, conf_threshold: float = 0.3, n_iterations: int = 1000,
+                                inlier_threshold: float = 0.05) -> Plane | tuple[None, None]:
+        """RANSAC plane of (..., 3) points with confidence >= conf_threshold (None: all), n_z >= 0. Unpacks as
+        ``normal, inlier_mask`` (mask shaped like ALL the points given). (None, None) if < 100 points qualify."""
+        array = np.asarray(points, dtype=float)
+        if array.shape[-1:] != (3,):
+            raise ValueError(f"points must be 3D points with a last axis of 3, got shape {array.shape}")
+        flat = array.reshape(-1, 3)
+        usable = np.isfinite(flat).all(axis=1)
+        if confidence is not None:
+            weights = np.asarray(confidence, dtype=float).reshape(-1)
+            if weights.size != len(flat):
+                raise ValueError(f"confidence has {weights.size} values for {len(flat)} points")
+            usable &= weights >= conf_threshold
+        if np.count_nonzero(usable) < MIN_PLANE_POINTS:
+            print(f"fit_ground_plane_ransac: only {np.count_nonzero(usable)} points qualify (at least "
+                  f"{MIN_PLANE_POINTS} needed); returning (None, None)")
+            return None, None
+        plane = self._ransac(flat[usable], inlier_threshold, n_iterations, None, 0)
+        inliers = np.zeros(len(flat), dtype=bool)
+        inliers[usable] = np.abs(plane.signed_distance(flat[usable])) < inlier_threshold
+        return dataclasses.replace(plane, inliers=inliers.reshape(array.shape[:-1]))
+
+    def normalized_to_pixel(self, coords, width, height) -> list:
+        """0-1000 x, y alternating (point, box or a list of them, as vlm.locate gives) -> pixels of a width x height
+        image, unrounded. A str raises TypeError (parse it first), but a vlm.locate answer is read for you."""
+        if isinstance(coords, str):
+            if not hasattr(coords, "grounding"):
+                raise TypeError("normalized_to_pixel takes numbers, not a str: parse them first, e.g. "
+                                "[float(v) for v in re.findall(r'-?\\d+\\.?\\d*', answer)]")
+            if not coords.grounding.visible:
+                raise ValueError(f"the vlm.locate answer says the object is not visible: {str(coords)[:200]!r}")
+            coords = list(coords.grounding.numbers)
+        array = np.asarray(coords, dtype=float)
+        if array.size and (np.nanmax(array) > SCALE or np.nanmin(array) < 0):
+            print(f"normalized_to_pixel: values outside 0-{SCALE:g} ({array.ravel().tolist()[:8]}): are they pixels "
+                  f"already?")
+        return to_pixels(array, width, height).tolist()
+
+    def _ransac(self, points: np.ndarray, distance_threshold: float, iterations: int, max_tilt_deg: float | None,
+                seed: int) -> Plane:
+        """RANSAC plane through (N >= 3, 3) finite points (inliers within distance_threshold m), n_z >= 0;
+        max_tilt_deg bounds its tilt; ValueError when no plane qualifies."""
         rng = np.random.default_rng(seed)
         sample = points[rng.choice(len(points), min(len(points), RANSAC_SCORE_POINTS), replace=False)]
         min_nz = -1.0 if max_tilt_deg is None else math.cos(math.radians(max_tilt_deg))
@@ -299,13 +345,6 @@ class Geometry:
         inliers = np.abs(points @ normal + offset) < distance_threshold
         return Plane(normal=normal, offset=offset, frame=self._world, source="ransac",
                      inlier_ratio=float(inliers.mean()))
-
-    def normalized_to_pixel(self, coords_0_1000, w, h) -> list:
-        """0-1000 (x, y) pairs (as vlm.locate gives) -> pixels of a w x h image."""
-        array = np.asarray(coords_0_1000, dtype=float)
-        if array.size % 2:
-            raise ValueError(f"expected (x, y) pairs, got {array.size} numbers")
-        return (array.reshape(-1, 2) * [w / 1000.0, h / 1000.0]).reshape(array.shape).tolist()
 
     # --- spatial measurements ------------------------------------------------------------------------------
 
@@ -376,10 +415,14 @@ class Geometry:
             return tf_floor
         points = as_points(points)
         if not has_tf:
-            return self.fit_ground_plane_ransac(points)
+            if len(points) < 3:
+                raise ValueError(f"a plane needs at least 3 points, got {len(points)}")
+            return self._ransac(points, FLOOR_INLIER_M, FLOOR_ITERATIONS, None, 0)
         lowest = points[points[:, 2] <= np.quantile(points[:, 2], FLOOR_SLICE)]
+        if len(lowest) < 3:
+            return tf_floor
         try:
-            plane = self.fit_ground_plane_ransac(lowest, max_tilt_deg=FLOOR_MAX_TILT_DEG)
+            plane = self._ransac(lowest, FLOOR_INLIER_M, FLOOR_ITERATIONS, FLOOR_MAX_TILT_DEG, 0)
         except ValueError:
             return tf_floor
         return plane if plane.inlier_ratio >= FLOOR_MIN_INLIERS else tf_floor
@@ -444,8 +487,8 @@ class Geometry:
         centres = np.array([np.median(cloud, axis=0) for cloud in clouds]).reshape(-1, 3)
         return InstanceCount(len(groups), groups, centres, self._world)
 
-    def render_bev(self, objects=None, frame_indices=None, title: str = "") -> Image.Image:
-        """Top-down PIL image of {label: points | Box3D} and key-frame cameras, with scale bar."""
+    def render_bev(self, objects=None, frame_indices=None, title: str = "") -> VisualFeedback:
+        """Top-down VisualFeedback in WORLD x/y of {label: points | Box3D} and key-frame cameras."""
         indices = [f.index for f in self._frames.frames] if frame_indices is None else list(frame_indices)
         frames = [frame_lookup(self._frames, i) for i in indices]
         poses = {f.index: f.T_world_camera for f in frames if f.T_world_camera is not None}

@@ -9,7 +9,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .measures import Plot
+from ..image_types import VisualFeedback
+from .shared import Shared
 
 if TYPE_CHECKING:
     from . import ToolContext
@@ -23,7 +24,10 @@ def as_series(values) -> dict[str, np.ndarray]:
     named = values if isinstance(values, dict) else {"values": values}
     series = {}
     for name, seq in named.items():
-        array = np.asarray(seq, dtype=float).ravel()
+        array = np.asarray(seq, dtype=float)
+        if array.ndim > 1 and array.size != max(array.shape):
+            raise ValueError(f"series {name!r} must be 1-D, got shape {array.shape}")
+        array = array.ravel()
         if array.size == 0:
             raise ValueError(f"series {name!r} is empty")
         series[str(name)] = array
@@ -62,15 +66,16 @@ def render_figure(figure: Figure) -> Image.Image:
     return Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
 
 
-class Graph:
+class Graph(Shared):
     """Charts of numbers over frames or time (e.g. a distance per frame)."""
 
     def __init__(self, context: ToolContext) -> None:
         self._context = context
 
-    def plot(self, values, x=None, title: str = "", xlabel: str = "x", ylabel: str = "value") -> Plot:
-        """Line chart of a sequence or {name: sequence} over x (default 0..n-1) -> Plot(image, summary): per series
-        min/max (with x), first, last, mean, trend (least-squares; "flat" if its change < 20% of the range)."""
+    def plot(self, values, validity=None, x_label: str = "Frame", y_label: str = "Value", title: str | None = None,
+             *, x=None) -> VisualFeedback:
+        """Line chart of a 1-D sequence (or {name: sequence}) over x (default 0..n-1); validity False = a gap.
+        .description: per series min/max (with x), first, last, mean, trend (flat if change < 20% of range)."""
         series = as_series(values)
         figure = Figure(figsize=(6.4, 4.0), dpi=100)
         axes = figure.add_subplot()
@@ -79,13 +84,18 @@ class Graph:
             xs = np.arange(y.size, dtype=float) if x is None else np.asarray(x, dtype=float).ravel()
             if xs.size != y.size:
                 raise ValueError(f"x has {xs.size} values but series {name!r} has {y.size}")
+            if validity is not None:
+                valid = np.asarray(validity, dtype=bool).ravel()
+                if valid.size != y.size:
+                    raise ValueError(f"validity has {valid.size} values but series {name!r} has {y.size}")
+                y = np.where(valid, y, np.nan)
             axes.plot(xs, y, marker="o", markersize=3, label=name)
             lines.append(summarise(name, xs, y))
-        axes.set_title(title)
-        axes.set_xlabel(xlabel)
-        axes.set_ylabel(ylabel)
+        axes.set_title(title or "")
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
         axes.grid(True, alpha=0.3)
         if len(series) > 1:
             axes.legend()
         figure.tight_layout()
-        return Plot(image=render_figure(figure), summary="\n".join(lines))
+        return VisualFeedback(render_figure(figure), "Graph.plot", "\n".join(lines))

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .shared import Shared
+
 if TYPE_CHECKING:
     from . import ToolContext
 
@@ -28,8 +30,8 @@ def as_mask_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-class Mask:
-    """Boolean (H, W) masks; pixels x = column, y = row, origin top-left."""
+class Mask(Shared):
+    """Boolean (H, W) masks; pixels x = column, y = row, origin top-left. Empty masks raise ValueError."""
 
     def __init__(self, context: ToolContext) -> None:
         self._context = context
@@ -39,11 +41,11 @@ class Mask:
         return int(np.count_nonzero(as_mask(mask)))
 
     def centroid(self, mask) -> tuple[float, float]:
-        """Mean (x, y) pixel of the True pixels; ValueError if empty."""
+        """Median (x, y) pixel of the True pixels."""
         ys, xs = np.nonzero(as_mask(mask))
         if xs.size == 0:
             raise ValueError("centroid of an empty mask is undefined (no True pixels)")
-        return float(xs.mean()), float(ys.mean())
+        return float(np.median(xs)), float(np.median(ys))
 
     def centroids(self, masks) -> list[tuple[float, float] | None]:
         """centroid of each mask of a list or (N, H, W) stack; None where empty."""
@@ -56,9 +58,9 @@ class Mask:
             raise ValueError("bounding box of an empty mask is undefined (no True pixels)")
         return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
-    def mask_to_bbox(self, mask) -> tuple[int, int, int, int]:
-        """Same as bounding_box (the box format SAM3 and Draw take)."""
-        return self.bounding_box(mask)
+    def mask_to_bbox(self, mask) -> np.ndarray:
+        """bounding_box as a float64 array [x1, y1, x2, y2] (the box format SAM3 and Draw take)."""
+        return np.array(self.bounding_box(mask), dtype=np.float64)
 
     def intersection(self, mask_a, mask_b) -> np.ndarray:
         """(H, W) bool mask True where both are."""

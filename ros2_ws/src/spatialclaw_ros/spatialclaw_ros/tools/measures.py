@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 
 def as_points(points, name: str = "points") -> np.ndarray:
@@ -158,13 +157,17 @@ class CameraMotion:
 
 @dataclass(frozen=True, repr=False)
 class Plane:
-    """normal . p + offset = 0; signed_distance(points) in m."""
+    """normal . p + offset = 0; signed_distance(points) in m; unpacks as ``normal, inliers``."""
 
     normal: np.ndarray
     offset: float
     frame: str
     source: str  # "tf" or "ransac"
     inlier_ratio: float = 1.0
+    inliers: np.ndarray | None = None  # bool, shaped like the points fitted (fit_ground_plane_ransac)
+
+    def __iter__(self):
+        return iter((self.normal, self.inliers))
 
     def signed_distance(self, points) -> np.ndarray:
         """Signed distance (m) of (N, 3) points to the plane, positive on the normal's side."""
@@ -189,29 +192,3 @@ class InstanceCount:
 
     def __repr__(self) -> str:
         return f"InstanceCount({self.count} objects, groups={self.groups}, frame={self.frame})"
-
-
-@dataclass(frozen=True, repr=False)
-class TimeSpan:
-    """Seconds."""
-
-    start_s: float
-    end_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    def __repr__(self) -> str:
-        return f"TimeSpan({self.start_s:.3f} s -> {self.end_s:.3f} s, duration {self.duration_s:.3f} s)"
-
-
-@dataclass(frozen=True, repr=False)
-class Plot:
-    """A PIL image and its text summary."""
-
-    image: Image.Image
-    summary: str
-
-    def __repr__(self) -> str:
-        return f"Plot({self.image.width}x{self.image.height} image)\n{self.summary}"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from ..frames import Frame
 from ..perception.backends import make_reconstruction_backend
 from ..perception.cache import SHARED_CACHE, CachedReconstructor, PerceptionCache
 from ..perception.reconstruction import Reconstruction
+from .shared import Shared
 from .timing import frame_lookup
 
 if TYPE_CHECKING:
@@ -19,8 +21,16 @@ MAX_FRAMES = 64
 
 
 def _is_single(items) -> bool:
-    return isinstance(items, (int, np.integer)) or hasattr(items, "frame_index") or (
+    return isinstance(items, (int, np.integer, Image.Image)) or hasattr(items, "frame_index") or (
         isinstance(items, np.ndarray) and items.ndim == 3)
+
+
+def _as_list(items) -> list:
+    """The frame arguments as a list: a list, tuple, InputImages, range or index array; TypeError otherwise."""
+    if isinstance(items, (list, tuple, range)) or (isinstance(items, np.ndarray) and items.ndim == 1):
+        return list(items)
+    raise TypeError(f"frames must be InputImages, a slice of it, a list of its images or absolute frame indices, "
+                    f"got {type(items).__name__}")
 
 
 def resolve_frames(context: ToolContext, items, frame_indices=None) -> list[Frame]:
@@ -36,7 +46,7 @@ def resolve_frames(context: ToolContext, items, frame_indices=None) -> list[Fram
         items = list(frame_indices)
     elif _is_single(items):
         items = [items]
-    items = list(items)
+    items = _as_list(items)
     if frame_indices is not None:
         frame_indices = [int(i) for i in np.atleast_1d(frame_indices)]
         if len(frame_indices) != len(items):
@@ -72,12 +82,16 @@ def _image_size(item) -> tuple[int, int]:
     return tuple(item.size)
 
 
-class Reconstruct:
+class Reconstruct(Shared):
     """Metric 3D of key frames in the TF world frame (metres, z up): depth, world points, confidence, cameras.
 
-    All reconstructions of a question share this world frame and are metric (metric_scale 1.0), so
-    points from separate calls combine directly. Results are cached: repeating a call is free.
+    All reconstructions of a question share this world frame and are metric, so points from separate calls
+    combine directly. Cached: repeating a call is free. ``tools.Reconstruct(frames)`` works too.
     """
+
+    #: Most frames one call takes (``Metadata.reconstruct_max_frames``).
+    MAX_FRAMES = MAX_FRAMES
+    is_available = True
 
     def __init__(self, context: ToolContext, *, backend: str | None = None, cache: PerceptionCache = SHARED_CACHE) -> None:
         self._context = context
@@ -88,16 +102,14 @@ class Reconstruct:
             make_reconstruction_backend(backend, host=context.host, world_frame=context.frames.world_frame), cache)
 
     def Reconstruct(self, frames, frame_indices=None) -> Reconstruction:
-        """Reconstruction of 1..64 frames (InputImages, a slice, items, or absolute indices).
-
-        Returns ``recon`` with ``recon.points[fi]`` (H, W, 3) world points (NaN = no depth),
-        ``recon.depth[fi]`` (H, W) m, ``recon.confidence[fi]`` (H, W) in [0, 1] (0.1 at depth edges),
-        ``recon.intrinsics[fi]`` {fx, fy, cx, cy} px, ``recon.extrinsics[fi]`` 4x4 camera-to-world,
-        ``recon.points.points`` (N, H, W, 3), ``recon.frame_indices``, ``recon.world_frame``,
-        ``recon.gravity_direction`` (world down), ``recon.render_bev(masks, labels)``. fi = ABSOLUTE frame index.
-        """
+        """Reconstruction of 1..64 frames: InputImages, a slice, a list of its images, or absolute indices (may
+        repeat)."""
         selected = resolve_frames(self._context, frames, frame_indices)
         if len(selected) > MAX_FRAMES:
-            raise ValueError(f"Reconstruct takes 1..{MAX_FRAMES} frames, got {len(selected)}; pass a slice such as "
-                             f"InputImages[::{-(-len(selected) // MAX_FRAMES)}]")
-        return self._reconstruct(selected)
+            raise ValueError(f"Reconstruct takes at most {MAX_FRAMES} frames, got {len(selected)}; pass a slice such "
+                             f"as InputImages[::{-(-len(selected) // MAX_FRAMES)}]")
+        unique = list({frame.index: frame for frame in selected}.values())
+        recon = self._reconstruct(unique)
+        return recon if len(unique) == len(selected) else recon.subset([frame.index for frame in selected])
+
+    __call__ = Reconstruct

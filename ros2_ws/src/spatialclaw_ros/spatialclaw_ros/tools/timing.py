@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from ..frames import Frame, FrameSet
-from ..imaging import frame_image
-from .measures import TimeSpan
+from .shared import Shared
 
 if TYPE_CHECKING:
     from . import ToolContext
@@ -34,33 +32,37 @@ def frame_seconds(frames: FrameSet) -> dict[int, float]:
     return {int(i): float(s) for i, s in zip(indices, seconds)}
 
 
-class Time:
-    """Seconds since the first key frame, from stamps (equal stamps: (index - first) / fps). Absolute frame
-    indices; an unknown one raises KeyError listing the valid ones."""
+class Time(Shared):
+    """Seconds since the first key frame, from stamps (equal stamps: (index - first) / fps); ABSOLUTE frame
+    indices, interpolated between key frames."""
 
     def __init__(self, context: ToolContext) -> None:
         self._frames = context.frames
         self._seconds = frame_seconds(context.frames)
 
     def frame_to_seconds(self, frame_index: int) -> float:
-        """Time (s) of a key frame."""
-        frame_lookup(self._frames, frame_index)
-        return self._seconds[frame_index]
+        """Time (s) of a frame index."""
+        if frame_index in self._seconds:
+            return self._seconds[frame_index]
+        indices = np.array(sorted(self._seconds), dtype=float)
+        times = np.array([self._seconds[int(i)] for i in indices])
+        if indices[0] <= frame_index <= indices[-1]:
+            return float(np.interp(frame_index, indices, times))
+        if self._frames.fps <= 0:
+            frame_lookup(self._frames, frame_index)  # KeyError listing the valid indices
+        end = 0 if frame_index < indices[0] else -1
+        return float(times[end] + (frame_index - indices[end]) / self._frames.fps)
 
     def seconds_to_frame(self, seconds: float) -> int:
-        """Index of the key frame nearest to a time (s); ValueError outside the recording."""
-        times = np.array(list(self._seconds.values()))
+        """Absolute index of the key frame nearest to a time (s), clamped."""
         indices = list(self._seconds)
-        spacing = float(np.median(np.diff(np.sort(times)))) if times.size > 1 else 0.0
-        if not times.min() - spacing / 2 <= seconds <= times.max() + spacing / 2:
-            raise ValueError(f"{seconds} s is outside the key frames, which span "
-                             f"{times.min():.3f} to {times.max():.3f} s")
-        return indices[int(np.argmin(np.abs(times - seconds)))]
+        times = np.array(list(self._seconds.values()))
+        return indices[int(np.argmin(np.abs(times - float(seconds))))]
 
-    def frame_range_to_seconds(self, start_frame: int, end_frame: int) -> TimeSpan:
-        """TimeSpan(start_s, end_s, duration_s) between two key frames."""
-        return TimeSpan(self.frame_to_seconds(start_frame), self.frame_to_seconds(end_frame))
+    def frame_range_to_seconds(self, start_frame: int, end_frame: int) -> float:
+        """Seconds from start_frame to end_frame."""
+        return self.frame_to_seconds(end_frame) - self.frame_to_seconds(start_frame)
 
-    def get_frame_at_time(self, seconds: float) -> Image.Image:
-        """PIL image of the key frame nearest to a time (s), with .frame_index."""
-        return frame_image(frame_lookup(self._frames, self.seconds_to_frame(seconds)))
+    def get_frame_at_time(self, seconds: float) -> int:
+        """Same as seconds_to_frame (image: InputImages.frame(index))."""
+        return self.seconds_to_frame(seconds)
