@@ -1,5 +1,6 @@
 """Shared parts of the evaluation tests: small image rows and a scripted model that plays each interface."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,6 +9,19 @@ from PIL import Image
 
 from spatialclaw_ros.evaluation.interfaces import NO_TOOL_ROLE, SINGLE_PASS_ROLE
 from spatialclaw_ros.llm.scripted_server import ScriptedRequest, Turn
+
+#: The small image benchmark of the tests: id -> (question, right answer, category).
+QUESTIONS = {
+    "q-choice": ("Which is closer to the camera? A. chair B. table", "B", "relation"),
+    "q-distance": ("How far is the chair from the table, in metres?", 2.0, "distance"),
+    "q-size": ("How long is the sofa, in centimeters?", 180, "size"),
+    "q-count": ("How many chairs are there?", 4, "count"),
+}
+
+
+def at(config, url):
+    """``config`` with the model endpoint at ``url``."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, base_url=url))
 
 
 def write_image(path: Path, colour=(120, 80, 40)) -> str:

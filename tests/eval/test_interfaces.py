@@ -2,8 +2,7 @@
 
 import json
 
-from conftest import at
-from eval_support import cell, write_image
+from eval_support import at, cell, write_image
 from spatialclaw_ros.agent import Agent
 from spatialclaw_ros.evaluation.dataset import EvalRow, load_frames
 from spatialclaw_ros.evaluation.interfaces import ask_with
@@ -21,7 +20,7 @@ def frames(tmp_path):
 def test_tool_calls_store_named_results_and_report_errors(config, tmp_path):
     turns = {"main": [
         Turn(tool_calls=({"name": "Geometry_normalized_to_pixel", "id": "c1",
-                          "arguments": {"coords_0_1000": [500, 250], "w": 40, "h": 32, "save_as": "px"}},
+                          "arguments": {"coords": [500, 250], "width": 40, "height": 32, "save_as": "px"}},
                          {"name": "Geometry_no_such_tool", "id": "c2", "arguments": {}})),
         Turn(tool_calls=({"name": "ReturnAnswer", "id": "c3", "arguments": {"answer": {"ref": "px", "index": 0}}},)),
     ]}

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUESTIONS, at
-from eval_support import cell, interface_of, oracle, write_image, write_jsonl
+from eval_support import QUESTIONS, at, cell, interface_of, oracle, write_image, write_jsonl
 from spatialclaw_ros.evaluation.dataset import RowProblem, read_rows
 from spatialclaw_ros.evaluation.interfaces import INTERFACES
 from spatialclaw_ros.evaluation.report import write_report
