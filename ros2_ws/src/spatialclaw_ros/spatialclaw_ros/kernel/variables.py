@@ -2,7 +2,11 @@
 
 Only user variables count: not preloaded names still bound to their original object, not modules,
 not names starting with an underscore. A variable is "changed" when it was rebound or its summary
-changed; in-place edits that keep type, shape and small value are not detected.
+changed. Summaries are kept between cells and recomputed only for what may have changed: a rebound
+name, an array whose dtype or shape changed, a container whose length or items (by identity)
+changed, an image whose mode or size changed. So the cost after a cell follows what the cell did,
+not how many variables exist; in-place edits that keep all of that (an element of a nested list, a
+custom object's attribute) are not detected.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ VALUE_CHARS = 80  # longest repr shown as a value
 SMALL_CONTAINER = 20  # containers longer than this show only their length
 SMALL_ARRAY = 8  # arrays with at most this many elements show their values
 
-Snapshot = dict[str, tuple[int, str, str]]  # name -> (id, type name, summary)
+IMMUTABLE = (bool, int, float, complex, str, bytes, np.generic, type(None), frozenset, types.FunctionType, type)
 
 
 def _short_repr(value) -> str:
@@ -68,15 +72,51 @@ def user_names(namespace: dict, preloaded: dict) -> list[str]:
     )
 
 
-def snapshot(namespace: dict, preloaded: dict) -> Snapshot:
-    """Identity and summary of every user variable, to compare before and after a cell."""
-    return {name: (id(namespace[name]), *summarize(namespace[name])) for name in user_names(namespace, preloaded)}
+def _fingerprint(value) -> object:
+    """What must stay equal for ``value``'s summary to stay valid while the name is bound to the same object."""
+    if isinstance(value, IMMUTABLE):
+        return None
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, value.tobytes() if value.size <= SMALL_ARRAY else None
+    if isinstance(value, Image.Image):
+        return value.mode, value.size
+    if isinstance(value, (list, tuple, set, dict)):
+        if len(value) > SMALL_CONTAINER:
+            return len(value)
+        if isinstance(value, dict):
+            return tuple(map(id, value.keys())) + tuple(map(id, value.values()))
+        return tuple(map(id, value))
+    return None
 
 
-def changes(before: Snapshot, after: Snapshot) -> dict:
-    """JSON-safe ``{"new": [[name, type, summary]...], "changed": [...], "deleted": [names]}``."""
-    new = [[name, after[name][1], after[name][2]] for name in after if name not in before]
-    changed = [[name, after[name][1], after[name][2]] for name in after
-               if name in before and before[name] != after[name]]
-    deleted = [name for name in before if name not in after]
-    return {"new": new, "changed": changed, "deleted": deleted}
+class VariableTracker:
+    """The summaries of the agent's variables, kept from cell to cell; ``update`` reports what a cell changed."""
+
+    def __init__(self, preloaded: dict) -> None:
+        self._preloaded = preloaded
+        self._known: dict[str, tuple[object, object, str, str]] = {}  # name -> (value, fingerprint, type, summary)
+        self.names: list[str] = []  # the user variables after the last update, sorted
+
+    def update(self, namespace: dict) -> dict:
+        """Summarise what changed since the last update; JSON-safe ``{"new": [[name, type, summary]...],
+        "changed": [...], "deleted": [names]}``. Nothing is kept if it is interrupted."""
+        known: dict[str, tuple[object, object, str, str]] = {}
+        new, changed = [], []
+        for name in user_names(namespace, self._preloaded):
+            value = namespace[name]
+            fingerprint = _fingerprint(value)
+            before = self._known.get(name)
+            if before is not None and before[0] is value and before[1] == fingerprint:
+                known[name] = before
+                continue
+            type_name, summary = summarize(value)
+            known[name] = (value, fingerprint, type_name, summary)
+            if before is None:
+                new.append([name, type_name, summary])
+            elif before[0] is not value or before[2:] != (type_name, summary):
+                changed.append([name, type_name, summary])
+        deleted = [name for name in self._known if name not in known]
+        if new or deleted:
+            self.names = sorted(known)
+        self._known = known
+        return {"new": new, "changed": changed, "deleted": deleted}
