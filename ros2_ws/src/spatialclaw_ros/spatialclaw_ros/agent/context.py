@@ -116,21 +116,40 @@ FULL, THUMB, DROPPED, SUMMARY = "full", "thumb", "dropped", "summary"
 
 @dataclass(frozen=True)
 class _Rendered:
-    """One message as sent, with its estimated tokens per content part and its JSON size."""
+    """One message as sent, with its estimated tokens (per content part, and in all) and its JSON size."""
 
     message: dict
     part_tokens: tuple[int, ...]  # one entry per content part (one for string content)
+    tokens: int
     image_tokens: int
     images: int
     bytes: int
 
-    @property
-    def tokens(self) -> int:
-        return sum(self.part_tokens)
-
     @classmethod
     def of(cls, message: dict, part_tokens: list[int], image_tokens: int = 0, images: int = 0) -> "_Rendered":
-        return cls(message, tuple(part_tokens), image_tokens, images, json_bytes(message))
+        return cls(message, tuple(part_tokens), sum(part_tokens), image_tokens, images, json_bytes(message))
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """Sums over the messages of a call."""
+
+    tokens: int = 0
+    image_tokens: int = 0
+    images: int = 0
+    bytes: int = 0
+    messages: int = 0
+
+    @classmethod
+    def of(cls, items: list[_Rendered]) -> "_Totals":
+        totals = cls()
+        for item in items:
+            totals = totals.plus(item)
+        return totals
+
+    def plus(self, item: _Rendered, sign: int = 1) -> "_Totals":
+        return _Totals(self.tokens + sign * item.tokens, self.image_tokens + sign * item.image_tokens,
+                       self.images + sign * item.images, self.bytes + sign * item.bytes, self.messages + sign)
 
 
 def _image_header(block: ImageBlock) -> str:
@@ -184,7 +203,11 @@ class History:
         self._states: dict[int, str] = {}  # id(block) -> THUMB, DROPPED or SUMMARY; absent = FULL
         self._thumbnails: dict[int, EncodedImage] = {}  # id(block) -> its thumbnail
         self._rendered: dict[int, _Rendered] = {}  # id(entry) -> the entry as last sent
+        self._sent: list[_Rendered] = [self._system]  # the system prompt and every entry, as the next call sends
+        self._totals = _Totals.of(self._sent)  # ... and their sums
         self._previous: list[_Rendered] = []  # the previous call's messages
+        self._previous_tokens = 0
+        self._previous_is_prefix = False  # the previous call sent a prefix of _sent (no extra entry)
 
     def add(self, role: str, step: int, blocks: list[Block]) -> None:
         """Append a message; text-only assistant replies are a single TextBlock."""
@@ -194,38 +217,52 @@ class History:
         """OpenAI messages for the next call and what fitting did.
 
         ``extra`` is a one-off entry for this call only; a user entry after a user message is merged
-        into it, so roles keep alternating.
+        into it, so roles keep alternating. Only messages added since the last call are rendered, and
+        the shared prefix is known without comparing, unless an extra entry or a compaction intervenes.
         """
-        entries = list(self.entries)
-        if extra is not None:
-            if entries and entries[-1].role == extra.role == "user":
-                last = entries.pop()
-                extra = Entry("user", last.step, last.blocks + extra.blocks)
-            entries.append(extra)
-        rendered = self._render_all(entries, extra)
-        compacted = self._over(rendered, self.budget.max_tokens, self.budget.max_images)
+        for entry in self.entries[len(self._sent) - 1:]:
+            self._sent.append(self._cached(entry))
+            self._totals = self._totals.plus(self._sent[-1])
+        rendered, totals = self._with(extra)
+        compacted = totals.tokens > self.budget.max_tokens or totals.images > self.budget.max_images
         if compacted:
-            self._compact(entries, rendered)
-            rendered = self._render_all(entries, extra)
-        shared = self._shared_prefix(rendered)
-        self._previous = rendered
-        tokens = sum(item.tokens for item in rendered)
-        image_tokens = sum(item.image_tokens for item in rendered)
-        states = list(self._states.values())
+            self._compact(totals)
+            self._sent = [self._system] + [self._cached(entry) for entry in self.entries]
+            self._totals = _Totals.of(self._sent)
+            rendered, totals = self._with(extra)
+        if self._previous_is_prefix and extra is None and not compacted:
+            shared = self._previous_tokens
+        else:
+            shared = self._shared_prefix(rendered)
+        self._previous, self._previous_tokens = rendered, totals.tokens
+        self._previous_is_prefix = extra is None
+        counts = self._state_counts()
         return [item.message for item in rendered], CallContext(
-            estimated_tokens=tokens, text_tokens=tokens - image_tokens, image_tokens=image_tokens,
-            bytes_sent=sum(item.bytes for item in rendered) + len(rendered) + 1,
-            images_sent=sum(item.images for item in rendered), images_thumbnailed=states.count(THUMB),
-            images_dropped=states.count(DROPPED), outputs_summarised=states.count(SUMMARY),
-            over_budget=tokens > self.budget.max_tokens, compacted=compacted,
-            prefix_share=shared / tokens if tokens else 0.0,
+            estimated_tokens=totals.tokens, text_tokens=totals.tokens - totals.image_tokens,
+            image_tokens=totals.image_tokens, bytes_sent=totals.bytes + totals.messages + 1,
+            images_sent=totals.images, images_thumbnailed=counts[THUMB], images_dropped=counts[DROPPED],
+            outputs_summarised=counts[SUMMARY], over_budget=totals.tokens > self.budget.max_tokens,
+            compacted=compacted, prefix_share=shared / totals.tokens if totals.tokens else 0.0,
         )
 
     # -- rendering (each entry once, again only after compaction changed it) ---------------------
 
-    def _render_all(self, entries: list[Entry], extra: Entry | None) -> list[_Rendered]:
-        return [self._system] + [self._render_entry(entry) if entry is extra else self._cached(entry)
-                                 for entry in entries]
+    def _with(self, extra: Entry | None) -> tuple[list[_Rendered], _Totals]:
+        """The messages of a call with ``extra`` (merged into a last user message), and their sums."""
+        if extra is None:
+            return list(self._sent), self._totals
+        if self.entries and self.entries[-1].role == extra.role == "user":
+            last = self.entries[-1]
+            merged = self._render_entry(Entry("user", last.step, last.blocks + extra.blocks))
+            return self._sent[:-1] + [merged], self._totals.plus(self._sent[-1], -1).plus(merged)
+        alone = self._render_entry(extra)
+        return self._sent + [alone], self._totals.plus(alone)
+
+    def _state_counts(self) -> dict[str, int]:
+        counts = {THUMB: 0, DROPPED: 0, SUMMARY: 0}
+        for state in self._states.values():
+            counts[state] += 1
+        return counts
 
     def _cached(self, entry: Entry) -> _Rendered:
         rendered = self._rendered.get(id(entry))
@@ -287,11 +324,6 @@ class History:
 
     # -- compaction (rare and large: down to compact_to of the budget) --------------------------
 
-    @staticmethod
-    def _over(rendered: list[_Rendered], max_tokens: float, max_images: float) -> bool:
-        return (sum(item.tokens for item in rendered) > max_tokens
-                or sum(item.images for item in rendered) > max_images)
-
     def _block_tokens(self, block: Block, state: str, step: int) -> int:
         if isinstance(block, TextBlock):
             return text_tokens(summarise_lines(block.text) if state == SUMMARY else block.text)
@@ -300,18 +332,18 @@ class History:
         image = self._thumbnail(block) if state == THUMB else block.image
         return text_tokens(_image_header(block)) + image.tokens
 
-    def _compact(self, entries: list[Entry], rendered: list[_Rendered]) -> None:
+    def _compact(self, totals: _Totals) -> None:
         """Shrink older material (then key frames, then the image cap) and forget the changed renderings;
-        ``rendered`` is what the call would send before compaction."""
+        ``totals`` are those of the call before compaction."""
         budget = self.budget
+        entries = self.entries
         latest = max(entry.step for entry in entries)
         cut = latest - budget.keep_recent_steps
         older = [entry for entry in entries if 0 < entry.step <= cut]
         recent = [entry for entry in entries if cut < entry.step < latest]
         newest = [entry for entry in entries if entry.step == latest and latest > 0]
         question = [entry for entry in entries if entry.step == 0]
-        tokens = sum(item.tokens for item in rendered)
-        images = sum(item.images for item in rendered)
+        tokens, images = totals.tokens, totals.images
         low_tokens, low_images = budget.max_tokens * budget.compact_to, budget.max_images * budget.compact_to
         changed: set[int] = set()
 

@@ -21,6 +21,8 @@ SMALL_CONTAINER = 20  # containers longer than this show only their length
 SMALL_ARRAY = 8  # arrays with at most this many elements show their values
 
 IMMUTABLE = (bool, int, float, complex, str, bytes, np.generic, type(None), frozenset, types.FunctionType, type)
+_EXACT_IMMUTABLE = frozenset(IMMUTABLE) - {np.generic}  # checked by exact type first: the common case, fast
+_UNSET = object()
 
 
 def _short_repr(value) -> str:
@@ -62,14 +64,11 @@ def summarize(value) -> tuple[str, str]:
     return type_name, _short_repr(value)
 
 
-def user_names(namespace: dict, preloaded: dict) -> list[str]:
-    """Names of the agent's own variables, sorted."""
-    return sorted(
-        name for name, value in namespace.items()
-        if not name.startswith("_")
-        and not isinstance(value, types.ModuleType)
-        and not (name in preloaded and preloaded[name] is value)
-    )
+def _is_user_variable(name: str, value, preloaded: dict) -> bool:
+    """True for the agent's own variables: not ``_``-prefixed, not a module, not a preloaded name still
+    bound to its original object."""
+    return not name.startswith("_") and not isinstance(value, types.ModuleType) \
+        and preloaded.get(name, _UNSET) is not value
 
 
 def _fingerprint(value) -> object:
@@ -99,24 +98,28 @@ class VariableTracker:
 
     def update(self, namespace: dict) -> dict:
         """Summarise what changed since the last update; JSON-safe ``{"new": [[name, type, summary]...],
-        "changed": [...], "deleted": [names]}``. Nothing is kept if it is interrupted."""
+        "changed": [...], "deleted": [names]}``, each sorted by name. Nothing is kept if it is interrupted."""
         known: dict[str, tuple[object, object, str, str]] = {}
         new, changed = [], []
-        for name in user_names(namespace, self._preloaded):
-            value = namespace[name]
-            fingerprint = _fingerprint(value)
+        for name, value in namespace.items():
             before = self._known.get(name)
-            if before is not None and before[0] is value and before[1] == fingerprint:
-                known[name] = before
+            if before is not None and before[0] is value:
+                fingerprint = None if type(value) in _EXACT_IMMUTABLE else _fingerprint(value)
+                if before[1] == fingerprint:
+                    known[name] = before
+                    continue
+            elif not _is_user_variable(name, value, self._preloaded):
                 continue
+            else:
+                fingerprint = _fingerprint(value)
             type_name, summary = summarize(value)
             known[name] = (value, fingerprint, type_name, summary)
             if before is None:
                 new.append([name, type_name, summary])
             elif before[0] is not value or before[2:] != (type_name, summary):
                 changed.append([name, type_name, summary])
-        deleted = [name for name in self._known if name not in known]
+        deleted = sorted(name for name in self._known if name not in known)
         if new or deleted:
             self.names = sorted(known)
         self._known = known
-        return {"new": new, "changed": changed, "deleted": deleted}
+        return {"new": sorted(new), "changed": sorted(changed), "deleted": deleted}
