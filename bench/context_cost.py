@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_cells import QUESTION, living_room_frames, reference_cell, reply  # noqa: E402
@@ -28,13 +30,26 @@ from reference_cells import QUESTION, living_room_frames, reference_cell, reply 
 from spatialclaw_ros.agent import Agent  # noqa: E402
 from spatialclaw_ros.config import (AgentConfig, Config, ContextBudget, ImageSettings, ModelConfig,  # noqa: E402
                                    VISION_ENCODERS)
-from spatialclaw_ros.imaging import image_size  # noqa: E402
+from spatialclaw_ros.imaging import decode_png, image_size  # noqa: E402
 from spatialclaw_ros.llm.scripted_server import ScriptedModelServer  # noqa: E402
-from spatialclaw_ros.llm.vision import encoder_for  # noqa: E402
+from spatialclaw_ros.llm.vision import ImageEncoding, encoder_for  # noqa: E402
 
 BEFORE_20_STEPS_MB = 96.2  # issue 12: the same question with every key frame re-sent as PNG on every call
 TARGET_SHARE = 0.9
 SHOW_STEPS = (2, 4)
+
+
+def key_frame_fidelity(frames, images: ImageSettings) -> tuple[float, float]:
+    """Mean bytes of a key frame as sent, and its mean PSNR (dB) against the same pixels uncompressed."""
+    encoding = ImageEncoding.from_settings(images, AgentConfig.image_max_side, "")
+    sizes, errors = [], []
+    for frame in frames.frames:
+        sent = encoding.encode(frame.rgb)
+        lossless = encoding.pixels(frame.rgb).astype(float)
+        sizes.append(len(sent.data))
+        errors.append(np.mean((decode_png(sent.data).astype(float) - lossless) ** 2))
+    mse = float(np.mean(errors))
+    return float(np.mean(sizes)), (10 * np.log10(255.0 ** 2 / mse) if mse else float("inf"))
 
 
 def ask(frames, steps: int, images: ImageSettings, budget: ContextBudget, sessions: str) -> dict:
@@ -78,9 +93,11 @@ def main() -> int:
     images = ImageSettings(format=args.format, jpeg_quality=args.quality, encoder=args.encoder)
     budget = ContextBudget(max_tokens=args.max_tokens)
     frames = living_room_frames()
+    frame_bytes, psnr = key_frame_fidelity(frames, images)
     print(f"living room, 8 key frames 640x480, {args.format}"
           f"{f' quality {args.quality}' if args.format == 'jpeg' else ''}, encoder {args.encoder}, "
           f"show() at steps {SHOW_STEPS}, context budget {args.max_tokens} tokens")
+    print(f"a key frame as sent: {frame_bytes / 1e3:.1f} KB, PSNR {psnr:.1f} dB against the uncompressed pixels")
     print(f"{'steps':>5} {'total MB':>9} {'MB/step':>8} {'first->last call KB':>20} {'images':>6} "
           f"{'image tok':>9} {'prefix share':>12} {'verbatim':>9} {'compactions':>11} {'peak tok':>8}")
     results = {}

@@ -51,3 +51,15 @@ def test_unchanged_values_are_not_summarised_again():
     assert Probe.calls == calls
     namespace["items"]["a"] = 2  # a dict value replaced in place is seen
     assert tracker.update(namespace)["changed"] == [["items", "dict", "len 1 = {'a': 2}"]]
+
+
+def test_after_a_cell_only_the_names_it_mentions_are_looked_into():
+    namespace = {"points": [1, 2], "other": [1]}
+    tracker = VariableTracker({})
+    tracker.update(namespace)
+    namespace["points"].append(3)
+    namespace["other"].append(2)  # as if changed through an alias the cell does not name
+    changes = tracker.update(namespace, "points.append(3)\nprint(len(points))")
+    assert changes["changed"] == [["points", "list", "len 3 = [1, 2, 3]"]]
+    namespace["other"] = [0]  # a rebound name is seen whatever the code says
+    assert tracker.update(namespace, "pass")["changed"] == [["other", "list", "len 1 = [0]"]]

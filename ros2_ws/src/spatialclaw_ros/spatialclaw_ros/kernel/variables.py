@@ -3,14 +3,15 @@
 Only user variables count: not preloaded names still bound to their original object, not modules,
 not names starting with an underscore. A variable is "changed" when it was rebound or its summary
 changed. Summaries are kept between cells and recomputed only for what may have changed: a rebound
-name, an array whose dtype or shape changed, a container whose length or items (by identity)
-changed, an image whose mode or size changed. So the cost after a cell follows what the cell did,
-not how many variables exist; in-place edits that keep all of that (an element of a nested list, a
-custom object's attribute) are not detected.
+name, or a name the cell's code mentions whose array dtype or shape, container length or items (by
+identity), or image mode or size changed. So the cost after a cell follows what the cell did, not how
+many variables exist. Not detected: in-place edits that keep all of that (an element of a nested
+list, a custom object's attribute), and edits through a name the cell does not mention (an alias).
 """
 
 from __future__ import annotations
 
+import re
 import types
 
 import numpy as np
@@ -23,6 +24,7 @@ SMALL_ARRAY = 8  # arrays with at most this many elements show their values
 IMMUTABLE = (bool, int, float, complex, str, bytes, np.generic, type(None), frozenset, types.FunctionType, type)
 _EXACT_IMMUTABLE = frozenset(IMMUTABLE) - {np.generic}  # checked by exact type first: the common case, fast
 _UNSET = object()
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _short_repr(value) -> str:
@@ -96,15 +98,20 @@ class VariableTracker:
         self._known: dict[str, tuple[object, object, str, str]] = {}  # name -> (value, fingerprint, type, summary)
         self.names: list[str] = []  # the user variables after the last update, sorted
 
-    def update(self, namespace: dict) -> dict:
-        """Summarise what changed since the last update; JSON-safe ``{"new": [[name, type, summary]...],
-        "changed": [...], "deleted": [names]}``, each sorted by name. Nothing is kept if it is interrupted."""
+    def update(self, namespace: dict, code: str | None = None) -> dict:
+        """Summarise what changed since the last update, by the cell ``code`` (None: look at every value);
+        JSON-safe ``{"new": [[name, type, summary]...], "changed": [...], "deleted": [names]}``, each sorted
+        by name. Nothing is kept if it is interrupted."""
+        mentioned = None if code is None else set(_IDENTIFIER.findall(code))
         known: dict[str, tuple[object, object, str, str]] = {}
         new, changed = [], []
         for name, value in namespace.items():
             before = self._known.get(name)
             if before is not None and before[0] is value:
-                fingerprint = None if type(value) in _EXACT_IMMUTABLE else _fingerprint(value)
+                if mentioned is not None and name not in mentioned or type(value) in _EXACT_IMMUTABLE:
+                    known[name] = before
+                    continue
+                fingerprint = _fingerprint(value)
                 if before[1] == fingerprint:
                     known[name] = before
                     continue

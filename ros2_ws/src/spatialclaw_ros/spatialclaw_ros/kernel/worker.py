@@ -99,7 +99,7 @@ def serve(channel: WorkerChannel, scratch: Path, limits: SandboxLimits, gate: In
         outcome = run_cell(message.header["code"], namespace, f"<cell {cell}>", gate.opened, limits.memory_mb)
         try:
             with gate.opened():
-                changes = tracker.update(namespace)
+                changes = tracker.update(namespace, message.header["code"])
         except KeyboardInterrupt:
             changes = {"new": [], "changed": [], "deleted": []}
         channel.send({
