@@ -75,6 +75,9 @@ def test_the_exact_pixels_reach_the_model_and_the_cost_is_reported(make_agent, b
     # The shown image: show() caps it at image_max_side (1024x768) in the kernel, then the same rule.
     shown = Image.fromarray(big_frames.frames[1].rgb).resize((1024, 768), Image.Resampling.LANCZOS)
     assert np.array_equal(pixels(second.images()[2]), pixels(jpeg(shown.resize(SENT_SIZE, Image.Resampling.LANCZOS))))
+    # The model is told the sizes, so that pixel coordinates read off an image can be scaled back.
+    assert "[image 'frame 1 (camera front, t=0.50 s)', sent at 504x364 of 1280x960 px]" in first.text()
+    assert "[image 'step 1 image 1: again', sent at 504x364 of 1024x768 px]" in second.text()
 
     # The cost: every byte the server received, the estimated image tokens, what the endpoint reported.
     cost = result.cost

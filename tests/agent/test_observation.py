@@ -73,7 +73,8 @@ def test_images_become_labelled_image_blocks_in_the_models_format():
     wide = np.tile(np.linspace(0, 255, 1000, dtype=np.uint8)[None, :, None], (30, 1, 3))
     shown = [ShownImage("mask", encode_png(wide), 1000, 30), ShownImage("", encode_png(np.zeros((2, 2))), 2, 2)]
     images = [b for b in observe(CellResult(CellStatus.OK, images=shown), step=4) if isinstance(b, ImageBlock)]
-    assert [i.label for i in images] == ["step 4 image 1: mask", "step 4 image 2"]
+    assert [(i.label, i.source_size) for i in images] == [("step 4 image 1: mask", (1000, 30)),
+                                                            ("step 4 image 2", (2, 2))]
     # JPEG for the model; the wide one at Gemma 3's 896 px on that axis, 256 + 4 tokens each.
     assert [(i.image.width, i.image.height, i.image.tokens) for i in images] == [(896, 30, 260), (2, 2, 260)]
     assert all(image_mime(i.image.data) == "image/jpeg" for i in images)

@@ -49,11 +49,13 @@ class TextBlock:
 
 @dataclass(eq=False)
 class ImageBlock:
-    """An image in a message, as the model is sent it, with the label the model sees just before it."""
+    """An image in a message, as the model is sent it, with the label the model sees just before it;
+    ``source_size`` (width, height) is the image's own size where it was sent smaller."""
 
     label: str
     image: EncodedImage
     key_frame: bool = False
+    source_size: tuple[int, int] | None = None
 
 
 Block = TextBlock | ImageBlock
@@ -153,7 +155,12 @@ class _Totals:
 
 
 def _image_header(block: ImageBlock) -> str:
-    return f"[image '{block.label}']"
+    """The line before an image; it names the original size when the image was sent smaller, so that pixel
+    coordinates read off it can be scaled back."""
+    sent = (block.image.width, block.image.height)
+    if block.source_size is None or block.source_size == sent:
+        return f"[image '{block.label}']"
+    return f"[image '{block.label}', sent at {sent[0]}x{sent[1]} of {block.source_size[0]}x{block.source_size[1]} px]"
 
 
 def _drop_note(block: ImageBlock, step: int) -> str:

@@ -18,12 +18,12 @@ from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
 from ..config import Config
 from ..frames import FrameSet
+from ..imaging import encode_png
 from ..kernel.host import ANSWER_SERVICE, HostReply, HostRequest
 from ..kernel.pool import KernelPool
 from ..kernel.results import CellResult, CellStatus
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
-from ..imaging import encode_png
 from ..llm.messages import message_text
 from ..llm.vision import ImageEncoding
 from ..perception.backends import BackendChoice

@@ -80,7 +80,8 @@ def build_observation(result: CellResult, *, step: int, max_steps: int, output_b
         blocks.append(TextBlock("\n".join(details)))
     for number, image in enumerate(result.images, start=1):
         label = f"step {step} image {number}" + (f": {image.label}" if image.label else "")
-        blocks.append(ImageBlock(label=label, image=encoding.encode_bytes(image.png)))
+        blocks.append(ImageBlock(label=label, image=encoding.encode_bytes(image.png),
+                                 source_size=(image.width, image.height)))
     return blocks + last_step_note(step, max_steps)
 
 

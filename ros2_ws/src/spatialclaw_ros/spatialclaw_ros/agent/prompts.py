@@ -81,7 +81,8 @@ def key_frames(frames: FrameSet, max_key_frames: int) -> list[Frame]:
 
 def key_frame_blocks(frames: Sequence[Frame], encoding: ImageEncoding) -> list[ImageBlock]:
     """The key frames as labelled image blocks, as ``encoding`` sends them."""
-    return [ImageBlock(label=frame_label(frame), image=encoding.encode(frame.rgb), key_frame=True) for frame in frames]
+    return [ImageBlock(label=frame_label(frame), image=encoding.encode(frame.rgb), key_frame=True,
+                       source_size=(frame.width, frame.height)) for frame in frames]
 
 
 def _first_paragraph(obj: object) -> str:
