@@ -192,3 +192,13 @@ def test_extra_entry_and_report():
     report.record(call)
     assert report.calls == 2 and report.peak_images_sent == call.images_sent
     assert report.prefix_share_mean == call.prefix_share and report.compactions == 0
+
+
+def test_a_budget_too_small_for_the_system_prompt_is_reported_not_compacted_again_and_again():
+    history = History("system prompt " * 2000, ContextBudget(max_tokens=1000), ENCODING)
+    _, first = history.render()
+    history.add("user", 0, [TextBlock("question")])
+    _, second = history.render()
+    assert first.over_budget and second.over_budget
+    assert not first.compacted and not second.compacted  # nothing could shrink: the prefix is kept
+    assert second.prefix_share == pytest.approx(first.estimated_tokens / second.estimated_tokens)

@@ -231,9 +231,9 @@ class History:
             self._sent.append(self._cached(entry))
             self._totals = self._totals.plus(self._sent[-1])
         rendered, totals = self._with(extra)
-        compacted = totals.tokens > self.budget.max_tokens or totals.images > self.budget.max_images
+        over = totals.tokens > self.budget.max_tokens or totals.images > self.budget.max_images
+        compacted = over and self._compact(totals)
         if compacted:
-            self._compact(totals)
             self._sent = [self._system] + [self._cached(entry) for entry in self.entries]
             self._totals = _Totals.of(self._sent)
             rendered, totals = self._with(extra)
@@ -339,12 +339,12 @@ class History:
         image = self._thumbnail(block) if state == THUMB else block.image
         return text_tokens(_image_header(block)) + image.tokens
 
-    def _compact(self, totals: _Totals) -> None:
+    def _compact(self, totals: _Totals) -> bool:
         """Shrink older material (then key frames, then the image cap) and forget the changed renderings;
-        ``totals`` are those of the call before compaction."""
+        ``totals`` are those of the call before compaction. True if anything shrank."""
         budget = self.budget
         entries = self.entries
-        latest = max(entry.step for entry in entries)
+        latest = max((entry.step for entry in entries), default=0)
         cut = latest - budget.keep_recent_steps
         older = [entry for entry in entries if 0 < entry.step <= cut]
         recent = [entry for entry in entries if cut < entry.step < latest]
@@ -397,3 +397,4 @@ class History:
                 shrink(entry, block, DROPPED)
         for key in changed:
             self._rendered.pop(key, None)
+        return bool(changed)
