@@ -1,10 +1,16 @@
 """Observations: status, cut output with marker, error, variables, restart note, images, last-step warning."""
 
+import numpy as np
+
 from spatialclaw_ros.agent.context import ImageBlock, TextBlock
 from spatialclaw_ros.agent.observation import LAST_STEP_WARNING, build_observation, cut_middle
+from spatialclaw_ros.imaging import decode_png, encode_png, image_mime
 from spatialclaw_ros.kernel.results import (
     CellResult, CellStatus, RestartReport, ShownImage, VariableChanges, VariableSummary,
 )
+from spatialclaw_ros.llm.vision import ENCODERS, ImageEncoding
+
+ENCODING = ImageEncoding(ENCODERS["gemma3"], "jpeg", 90, max_side=1024)
 
 
 def text_of(blocks):
@@ -12,7 +18,7 @@ def text_of(blocks):
 
 
 def observe(result, step=1, max_steps=10, budget=100):
-    return build_observation(result, step=step, max_steps=max_steps, output_budget_chars=budget)
+    return build_observation(result, step=step, max_steps=max_steps, output_budget_chars=budget, encoding=ENCODING)
 
 
 def test_cut_middle_keeps_head_and_tail():
@@ -42,7 +48,7 @@ def test_ok_result_with_output_and_variables():
 
 def test_error_stderr_and_refusal():
     result = CellResult(CellStatus.ERROR, stderr="warn\n", error="line 2: ZeroDivisionError: division by zero")
-    text = text_of(build_observation(result, step=3, max_steps=10, output_budget_chars=1000,
+    text = text_of(build_observation(result, step=3, max_steps=10, output_budget_chars=1000, encoding=ENCODING,
                                      refusals=["give the unit, e.g. ReturnAnswer(2.4, unit='m')"]))
     assert "raised an error" in text
     assert "[stderr]\nwarn" in text
@@ -63,11 +69,16 @@ def test_timeout_and_restart_notes():
     assert "(none)" in text
 
 
-def test_images_become_labelled_image_blocks():
-    shown = [ShownImage("mask", b"\x89PNG1", 4, 3), ShownImage("", b"\x89PNG2", 2, 2)]
-    result = CellResult(CellStatus.OK, images=shown)
-    images = [b for b in observe(result, step=4) if isinstance(b, ImageBlock)]
-    assert [(i.label, i.width, i.height) for i in images] == [("step 4 image 1: mask", 4, 3), ("step 4 image 2", 2, 2)]
+def test_images_become_labelled_image_blocks_in_the_models_format():
+    wide = np.tile(np.linspace(0, 255, 1000, dtype=np.uint8)[None, :, None], (30, 1, 3))
+    shown = [ShownImage("mask", encode_png(wide), 1000, 30), ShownImage("", encode_png(np.zeros((2, 2))), 2, 2)]
+    images = [b for b in observe(CellResult(CellStatus.OK, images=shown), step=4) if isinstance(b, ImageBlock)]
+    assert [(i.label, i.source_size) for i in images] == [("step 4 image 1: mask", (1000, 30)),
+                                                            ("step 4 image 2", (2, 2))]
+    # JPEG for the model; the wide one at Gemma 3's 896 px on that axis, 256 + 4 tokens each.
+    assert [(i.image.width, i.image.height, i.image.tokens) for i in images] == [(896, 30, 260), (2, 2, 260)]
+    assert all(image_mime(i.image.data) == "image/jpeg" for i in images)
+    assert decode_png(images[0].image.data).shape == (30, 896, 3)
 
 
 def test_last_step_warning_before_the_final_step():

@@ -1,14 +1,16 @@
-"""Message builders and readers round-trip text and images."""
+"""Message builders and readers round-trip text and images (PNG and JPEG)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from spatialclaw_ros.imaging import decode_png, encode_png
-from spatialclaw_ros.llm.messages import (assistant_message, content_parts, encoded_image_part, image_part,
-                                          image_urls, message_text, png_of_url, system_message, text_part,
-                                          user_message)
+from spatialclaw_ros.imaging import decode_png, encode_jpeg, encode_png
+from spatialclaw_ros.llm.messages import (assistant_message, content_parts, encoded_image_part, image_of_url,
+                                          image_part, image_urls, json_bytes, message_text, system_message,
+                                          text_part, user_message)
 
 
 def test_builders_make_openai_shapes():
@@ -24,16 +26,23 @@ def test_image_part_round_trips_png_and_caps_size():
     image[:, 100:] = 255
     part = encoded_image_part(image, max_side=100)
     assert part["image_url"]["url"].startswith("data:image/png;base64,")
-    decoded = decode_png(png_of_url(part["image_url"]["url"]))
+    decoded = decode_png(image_of_url(part["image_url"]["url"]))
     assert decoded.shape == (20, 100, 3)
     assert image_part(encode_png(image)) == encoded_image_part(image)
 
 
-def test_image_part_refuses_non_png():
-    with pytest.raises(ValueError, match="expects PNG bytes"):
-        image_part(b"\xff\xd8\xff\xe0 jpeg")
-    with pytest.raises(ValueError, match="not a PNG data URL"):
-        png_of_url("https://example.com/a.png")
+def test_image_part_carries_jpeg_with_its_type():
+    jpeg = encode_jpeg(np.full((16, 24, 3), 90, np.uint8), quality=80)
+    url = image_part(jpeg)["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    assert image_of_url(url) == jpeg
+
+
+def test_image_part_refuses_other_bytes():
+    with pytest.raises(ValueError, match="not PNG or JPEG bytes"):
+        image_part(b"GIF89a....")
+    with pytest.raises(ValueError, match="not a PNG or JPEG data URL"):
+        image_of_url("https://example.com/a.png")
 
 
 def test_readers_collect_text_and_images():
@@ -43,4 +52,10 @@ def test_readers_collect_text_and_images():
                 {"role": "assistant", "content": None}]
     assert [message_text(m) for m in messages] == ["sys", "look\nhere", ""]
     assert content_parts(messages[2]) == []
-    assert [png_of_url(url) for url in image_urls(messages)] == [png]
+    assert [image_of_url(url) for url in image_urls(messages)] == [png]
+
+
+def test_json_bytes_is_the_compact_utf8_body_size():
+    messages = [user_message([text_part("größe ✓ " * 3)])]
+    assert json_bytes(messages) == len(json.dumps(messages, ensure_ascii=False, separators=(",", ":")).encode())
+    assert json_bytes(messages) > len(json.dumps(messages, ensure_ascii=False, separators=(",", ":")))  # UTF-8

@@ -91,6 +91,32 @@ class ContextBudget:
     thumbnail_px: int = setting(256, "long side of an older image once thumbnailed (then dropped with a note)",
                                 low=16, high=4096)
     keep_recent_steps: int = setting(4, "newest steps whose outputs and images are kept whole", low=0, high=1000)
+    compact_to: float = setting(0.6, "once over budget, older material shrinks until the estimate is at most this "
+                                     "share of max_tokens (and of max_images), so the calls after it share their "
+                                     "prefix again", low=0.1, high=1.0)
+
+
+VISION_ENCODERS = ("auto", "qwen2.5-vl", "qwen3-vl", "gemma3")
+
+
+@dataclass
+class ImageSettings:
+    """How key frames and shown images travel to the model, and what each costs it in tokens."""
+
+    format: str = setting("jpeg", "jpeg: compact, lossy at jpeg_quality | png: lossless, about 6x the bytes",
+                          choices=("jpeg", "png"))
+    jpeg_quality: int = setting(85, "JPEG quality (higher: more bytes, closer to the camera's pixels)", low=1,
+                                high=100)
+    encoder: str = setting("auto", "the model's vision encoder, whose input size images are sent at and whose "
+                                   "token count is estimated: auto (from the main model's name; unknown names "
+                                   "count like qwen2.5-vl) | qwen2.5-vl | qwen3-vl | gemma3", choices=VISION_ENCODERS)
+    token_px: int = setting(0, "side of the pixel square one image token covers; 0 = the encoder's (28 "
+                               "qwen2.5-vl, 32 qwen3-vl, 56 gemma3)", low=0, high=4096)
+    min_pixels: int = setting(0, "smallest image the encoder computes on, in pixels (smaller ones it upsamples); "
+                                 "0 = the encoder's (3136 qwen2.5-vl, 65536 qwen3-vl)", low=0, high=1 << 30)
+    max_pixels: int = setting(0, "largest image the encoder computes on, in pixels (larger ones are sent "
+                                 "downscaled to it; a server's own max_pixels goes here); 0 = the encoder's "
+                                 "(12845056 qwen2.5-vl, 16777216 qwen3-vl, 896x896 gemma3)", low=0, high=1 << 30)
 
 
 @dataclass
@@ -125,6 +151,7 @@ class AgentConfig:
                                   high=1_048_576)
     context: ContextBudget = section(ContextBudget, "what one main call may carry")
     vlm: VlmLimits = section(VlmLimits, "bounds on the cells' vlm calls")
+    images: ImageSettings = section(ImageSettings, "images sent to the model")
 
 
 #: The OS sandbox layers of a kernel process (see kernel/launcher.py and kernel/sandbox.py).

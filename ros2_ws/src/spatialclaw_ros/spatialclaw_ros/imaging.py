@@ -34,14 +34,46 @@ def to_rgb_array(image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def fit_long_side(array: np.ndarray, max_side: int) -> np.ndarray:
-    """Downscale (never upscale) so that the longer side is at most ``max_side`` pixels."""
-    height, width = array.shape[:2]
+def long_side_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled down (never up) so that the longer side is at most ``max_side`` pixels."""
     scale = max_side / max(height, width)
     if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def fit_long_side(array: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale (never upscale, Lanczos) so that the longer side is at most ``max_side`` pixels."""
+    height, width = array.shape[:2]
+    return resize(array, *long_side_size(width, height, max_side))
+
+
+def resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``array`` resampled (Lanczos) to exactly ``width`` x ``height``; the same array when it already is."""
+    if array.shape[1] == width and array.shape[0] == height:
         return array
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(array).resize(size, Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(array).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def encode_jpeg(image, quality: int) -> bytes:
+    """Baseline JPEG bytes (4:2:0 chroma, Pillow's libjpeg) of any image accepted by ``to_rgb_array``."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_rgb_array(image)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def image_mime(data: bytes) -> str:
+    """``image/png`` or ``image/jpeg`` from the encoded bytes' signature; ValueError for anything else."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    raise ValueError(f"not PNG or JPEG bytes (they start with {data[:8]!r})")
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of PNG or JPEG bytes, read from the header without decoding the pixels."""
+    return Image.open(io.BytesIO(data)).size
 
 
 def encode_png(image, max_side: int | None = None) -> bytes:
@@ -55,7 +87,7 @@ def encode_png(image, max_side: int | None = None) -> bytes:
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """(H, W, 3) uint8 from PNG (or JPEG) bytes."""
+    """(H, W, 3) uint8 from PNG or JPEG bytes."""
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 

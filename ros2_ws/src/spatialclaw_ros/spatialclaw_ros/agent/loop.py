@@ -19,16 +19,19 @@ from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
 from ..config import Config
 from ..frames import FrameSet
+from ..imaging import encode_png
 from ..kernel.host import ANSWER_SERVICE, HostHandler, HostReply, HostRequest
 from ..kernel.pool import KernelPool
 from ..kernel.results import CellResult, CellStatus
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
+from ..llm.vision import ImageEncoding
 from ..perception.backends import BackendChoice
 from ..perception.model_service import host_handlers
 from ..session_log.log import MB, SessionLog
 from .context import CallContext, ContextReport, Entry, History, ImageBlock, TextBlock
+from .cost import CostLedger, Measured, MeteredModel, measure_messages
 from .observation import build_observation, last_step_note, output_text
 from .parsing import parse_final_answer, parse_reply, strip_thinking
 from .prompts import (
@@ -95,16 +98,6 @@ class _CancelWatch:
         self._thread.join()
 
 
-def _message_summary(messages: list[dict]) -> list[dict]:
-    """Per message: role, text length and image count (the trace does not repeat the whole history)."""
-    summary = []
-    for message in messages:
-        content = message.get("content")
-        images = sum(1 for part in content if part.get("type") == "image_url") if isinstance(content, list) else 0
-        summary.append({"role": message["role"], "chars": len(message_text(message)), "images": images})
-    return summary
-
-
 def _one_line(text: str) -> str:
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return line[:SUMMARY_CHARS]
@@ -136,6 +129,10 @@ class QuestionRun:
                                      max_bytes=self.config.agent.session_max_mb * MB)
         self.usage = Usage()
         self.context = ContextReport()
+        self.encoding = ImageEncoding.from_settings(self.config.agent.images, self.config.agent.image_max_side,
+                                                    self.config.model.main.model or self.config.model.model)
+        self.ledger = CostLedger()
+        self.metered = MeteredModel(self.model, self.ledger, self.log, self.encoding.encoder)
         self.steps = 0
         self.refusals: list[str] = []
         self._usage_lock = threading.Lock()
@@ -150,7 +147,9 @@ class QuestionRun:
     def emit(self, stage: str, step: int, code: str = "", summary: str = "") -> None:
         """Pass an AgentEvent to the caller's on_event, if any."""
         if self.on_event is not None:
-            self.on_event(AgentEvent(stage, step, self.max_steps, code, summary, self.elapsed()))
+            cost = self.ledger.totals()
+            self.on_event(AgentEvent(stage, step, self.max_steps, code, summary, self.elapsed(), cost.bytes_sent,
+                                     cost.image_tokens, cost.text_tokens))
 
     def add_usage(self, reply: ChatReply) -> None:
         """Add a reply's tokens to the question's totals (vlm replies arrive on handler threads)."""
@@ -161,16 +160,18 @@ class QuestionRun:
 
     def chat(self, role: str, messages: list[dict], step: int, context: CallContext | None = None,
              tools: list[dict] | None = None) -> ChatReply:
-        """One model call (offering ``tools``, function definitions, if given), logged before and after."""
-        summary = _message_summary(messages)
-        self.log.event("model_request", role=role, step=step, messages=summary, new_message=message_text(messages[-1]),
-                       images=sum(item["images"] for item in summary),
+        """One model call (offering ``tools``, function definitions, if given), logged before and after (its cost
+        in a "call_cost" event)."""
+        self.log.event("model_request", role=role, step=step, messages=len(messages),
+                       new_message=message_text(messages[-1]), images=context.images_sent if context else 0,
                        estimated_tokens=context.estimated_tokens if context else None, context=context)
+        measured = Measured.of_context(context) if context else measure_messages(messages, self.encoding.encoder)
         reply = self.model.chat(role, messages, cancel=self.token, tools=tools)
         self.add_usage(reply)
         self.log.event("model_response", role=role, step=step, text=reply.text, usage=reply.usage,
                        latency_s=reply.latency_s, attempts=reply.attempts, model=reply.model,
                        finish_reason=reply.finish_reason, tool_calls=reply.tool_calls)
+        self.metered.record(role, step, measured, reply)
         return reply
 
     # -- running -------------------------------------------------------------------------------
@@ -199,12 +200,13 @@ class QuestionRun:
             message = f"{type(error).__name__}: {error}"
             self.log.event("error", code=ErrorCode.INTERNAL_ERROR, message=message, traceback=traceback.format_exc())
             self.finish(AgentResult(FAILED, None, False, self.steps, ErrorCode.INTERNAL_ERROR, message,
-                                    self.log.directory, self.elapsed(), self.usage, self.context))
+                                    self.log.directory, self.elapsed(), self.usage, self.context,
+                                    self.ledger.totals()))
             raise
         if code:
             self.log.event("error", code=code, message=message)
         result = AgentResult(status, answer, low_confidence, self.steps, code, message, self.log.directory,
-                             self.elapsed(), self.usage, self.context)
+                             self.elapsed(), self.usage, self.context, self.ledger.totals())
         self.finish(result)
         return result
 
@@ -236,22 +238,23 @@ class QuestionRun:
         self.log.save_inputs(self.frames)
         self.backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
         selected = key_frames(self.frames, min(agent_config.max_key_frames, agent_config.context.max_images))
-        key_blocks = key_frame_blocks(selected, agent_config.image_max_side)
+        key_blocks = key_frame_blocks(selected, self.encoding)
+        key_files = [self.log.save_image(f"key_{frame.index}", encode_png(self.encoding.pixels(frame.rgb)))
+                     for frame in selected]  # lossless, at the size the model is sent
         self.log.event("question", question=self.question, choices=self.choices, metadata=self.frames.metadata(),
                        spec=self.spec, max_steps=self.max_steps, deadline_s=self.deadline_s,
                        cell_timeout_s=agent_config.cell_timeout_s, image_max_side=agent_config.image_max_side,
-                       backends=self.backends,
-                       key_frames=[{"label": block.label, "file": self.log.save_image(f"key_{frame.index}", block.png)}
-                                   for frame, block in zip(selected, key_blocks)])
+                       image_encoding=self.encoding, backends=self.backends,
+                       key_frames=[{"label": block.label, "file": file} for block, file in zip(key_blocks, key_files)])
         return self.act(key_blocks)
 
     def act(self, key_blocks: list[ImageBlock]) -> tuple[Answer, bool]:
         """Code as action: plan, one cell per step until an accepted answer, else the answer-only call."""
         agent_config = self.config.agent
         plan = self.plan() if agent_config.plan else ""
-        history = History(self.system_prompt(), agent_config.context)
+        history = History(self.system_prompt(), agent_config.context, self.encoding)
         history.add("user", 0, question_blocks(self.spec, self.frames, plan, key_blocks))
-        vlm = VlmService(self.model, self.log, self.token, image_max_side=agent_config.image_max_side,
+        vlm = VlmService(self.metered, self.log, self.token, image_max_side=agent_config.image_max_side,
                          on_reply=self.add_usage, limits=agent_config.vlm)
         try:
             perception = host_handlers(self.config.perception, self.frames)
@@ -266,7 +269,7 @@ class QuestionRun:
         with session:
             for step in range(1, self.max_steps + 1):
                 self.steps = step
-                vlm.step = step
+                vlm.step = self.metered.step = step
                 answer = self.step(step, history, session)
                 if answer is not None:
                     return answer, False
@@ -315,7 +318,7 @@ class QuestionRun:
             return Answer.from_dict(result.answer)
         history.add("user", step, build_observation(
             result, step=step, max_steps=self.max_steps, output_budget_chars=self.config.agent.output_budget_chars,
-            refusals=self.refusals))
+            encoding=self.encoding, refusals=self.refusals))
         return None
 
     def run_cell(self, step: int, reasoning: str, code: str, session: KernelSession) -> CellResult:

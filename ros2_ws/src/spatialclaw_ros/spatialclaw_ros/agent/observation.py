@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..kernel.results import CellResult, CellStatus, VariableSummary
+from ..llm.vision import ImageEncoding
 from .context import Block, ImageBlock, TextBlock
 
 LAST_STEP_WARNING = "WARNING: this is your last step: call ReturnAnswer now."
@@ -48,8 +49,8 @@ def output_text(result: CellResult) -> str:
 
 
 def build_observation(result: CellResult, *, step: int, max_steps: int, output_budget_chars: int,
-                      refusals: Sequence[str] = ()) -> list[Block]:
-    """The user-message blocks reporting ``result`` of ``step`` to the model.
+                      encoding: ImageEncoding, refusals: Sequence[str] = ()) -> list[Block]:
+    """The user-message blocks reporting ``result`` of ``step`` to the model, shown images in ``encoding``.
 
     ``refusals`` are the reasons ReturnAnswer calls in this cell were refused for.
     """
@@ -79,7 +80,8 @@ def build_observation(result: CellResult, *, step: int, max_steps: int, output_b
         blocks.append(TextBlock("\n".join(details)))
     for number, image in enumerate(result.images, start=1):
         label = f"step {step} image {number}" + (f": {image.label}" if image.label else "")
-        blocks.append(ImageBlock(label=label, png=image.png, width=image.width, height=image.height))
+        blocks.append(ImageBlock(label=label, image=encoding.encode_bytes(image.png),
+                                 source_size=(image.width, image.height)))
     return blocks + last_step_note(step, max_steps)
 
 

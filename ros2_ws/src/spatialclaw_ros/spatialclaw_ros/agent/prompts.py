@@ -18,6 +18,7 @@ from ..image_types import FrameImage, VisualFeedback
 from ..kernel.namespace import PROMPT_OBJECTS, LocateAnswer
 from ..kernel.static_check import ALLOWED_MODULES, PRELOADED
 from ..llm.messages import system_message, user_message
+from ..llm.vision import ImageEncoding
 from ..tools import TOOL_CLASSES
 from ..perception.reconstruction import Reconstruction
 from ..perception.segmentation import PerFrameMask
@@ -83,14 +84,10 @@ def key_frames(frames: FrameSet, max_key_frames: int) -> list[Frame]:
     return [frames.frames[i] for i in evenly_spaced(len(frames.frames), max_key_frames)]
 
 
-def key_frame_blocks(frames: Sequence[Frame], image_max_side: int) -> list[ImageBlock]:
-    """The key frames as labelled image blocks, long side at most ``image_max_side``."""
-    blocks = []
-    for frame in frames:
-        pixels = fit_long_side(frame.rgb, image_max_side)
-        blocks.append(ImageBlock(label=frame_label(frame), png=encode_png(pixels), width=int(pixels.shape[1]),
-                                 height=int(pixels.shape[0]), key_frame=True))
-    return blocks
+def key_frame_blocks(frames: Sequence[Frame], encoding: ImageEncoding) -> list[ImageBlock]:
+    """The key frames as labelled image blocks, as ``encoding`` sends them."""
+    return [ImageBlock(label=frame_label(frame), image=encoding.encode(frame.rgb), key_frame=True,
+                       source_size=(frame.width, frame.height)) for frame in frames]
 
 
 def _first_paragraph(obj: object) -> str:

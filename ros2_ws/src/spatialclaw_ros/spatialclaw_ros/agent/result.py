@@ -9,6 +9,7 @@ from ..answers import Answer
 from ..llm.client import Usage
 from ..session_log.encoding import jsonable
 from .context import ContextReport
+from .cost import QuestionCost
 
 ANSWERED = "answered"
 FAILED = "failed"
@@ -31,7 +32,11 @@ class ErrorCode:
 
 @dataclass
 class AgentEvent:
-    """Progress of a question: "planning", "step" (after each step), "answering" (final call) or "done"."""
+    """Progress of a question: "planning", "step" (after each step), "answering" (final call) or "done".
+
+    ``bytes_sent``, ``image_tokens`` and ``text_tokens`` are totals over the question's model calls so far
+    (the tokens estimated; QuestionCost has the endpoint's own counts).
+    """
 
     stage: str
     step: int
@@ -39,6 +44,9 @@ class AgentEvent:
     code: str = ""
     output_summary: str = ""
     elapsed_s: float = 0.0
+    bytes_sent: int = 0
+    image_tokens: int = 0
+    text_tokens: int = 0
 
 
 @dataclass
@@ -60,6 +68,7 @@ class AgentResult:
     usage: Usage = field(default_factory=Usage)
     context: ContextReport = field(default_factory=ContextReport)
     log_error: str = ""
+    cost: QuestionCost = field(default_factory=QuestionCost)
 
     def to_dict(self) -> dict:
         """Plain-typed summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened;
@@ -79,5 +88,6 @@ class AgentResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "usage": jsonable(self.usage),
             "context": jsonable(self.context),
+            "cost": jsonable(self.cost),
             "answer_detail": answer.to_dict() if answer else None,
         }

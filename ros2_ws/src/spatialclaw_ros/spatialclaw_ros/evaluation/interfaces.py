@@ -81,7 +81,7 @@ class NoToolRun(QuestionRun):
         return system_prompt(self.frames, role=NO_TOOL_ROLE, reply_format=NO_TOOL_FORMAT, with_tools=False)
 
     def act(self, key_blocks: list[ImageBlock]) -> tuple[Answer, bool]:
-        history = History(self.system_prompt(), self.config.agent.context)
+        history = History(self.system_prompt(), self.config.agent.context, self.encoding)
         history.add("user", 0, question_blocks(self.spec, self.frames, "", key_blocks))
         return self.final_answer(history), False
 

@@ -2,11 +2,16 @@
 
 Only user variables count: not preloaded names still bound to their original object, not modules,
 not names starting with an underscore. A variable is "changed" when it was rebound or its summary
-changed; in-place edits that keep type, shape and small value are not detected.
+changed. Summaries are kept between cells and recomputed only for what may have changed: a rebound
+name, or a name the cell's code mentions whose array dtype or shape, container length or items (by
+identity), or image mode or size changed. So the cost after a cell follows what the cell did, not how
+many variables exist. Not detected: in-place edits that keep all of that (an element of a nested
+list, a custom object's attribute), and edits through a name the cell does not mention (an alias).
 """
 
 from __future__ import annotations
 
+import re
 import types
 
 import numpy as np
@@ -16,7 +21,10 @@ VALUE_CHARS = 80  # longest repr shown as a value
 SMALL_CONTAINER = 20  # containers longer than this show only their length
 SMALL_ARRAY = 8  # arrays with at most this many elements show their values
 
-Snapshot = dict[str, tuple[int, str, str]]  # name -> (id, type name, summary)
+IMMUTABLE = (bool, int, float, complex, str, bytes, np.generic, type(None), frozenset, types.FunctionType, type)
+_EXACT_IMMUTABLE = frozenset(IMMUTABLE) - {np.generic}  # checked by exact type first: the common case, fast
+_UNSET = object()
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _short_repr(value) -> str:
@@ -58,25 +66,67 @@ def summarize(value) -> tuple[str, str]:
     return type_name, _short_repr(value)
 
 
-def user_names(namespace: dict, preloaded: dict) -> list[str]:
-    """Names of the agent's own variables, sorted."""
-    return sorted(
-        name for name, value in namespace.items()
-        if not name.startswith("_")
-        and not isinstance(value, types.ModuleType)
-        and not (name in preloaded and preloaded[name] is value)
-    )
+def _is_user_variable(name: str, value, preloaded: dict) -> bool:
+    """True for the agent's own variables: not ``_``-prefixed, not a module, not a preloaded name still
+    bound to its original object."""
+    return not name.startswith("_") and not isinstance(value, types.ModuleType) \
+        and preloaded.get(name, _UNSET) is not value
 
 
-def snapshot(namespace: dict, preloaded: dict) -> Snapshot:
-    """Identity and summary of every user variable, to compare before and after a cell."""
-    return {name: (id(namespace[name]), *summarize(namespace[name])) for name in user_names(namespace, preloaded)}
+def _fingerprint(value) -> object:
+    """What must stay equal for ``value``'s summary to stay valid while the name is bound to the same object."""
+    if isinstance(value, IMMUTABLE):
+        return None
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, value.tobytes() if value.size <= SMALL_ARRAY else None
+    if isinstance(value, Image.Image):
+        return value.mode, value.size
+    if isinstance(value, (list, tuple, set, dict)):
+        if len(value) > SMALL_CONTAINER:
+            return len(value)
+        if isinstance(value, dict):
+            return tuple(map(id, value.keys())) + tuple(map(id, value.values()))
+        return tuple(map(id, value))
+    return None
 
 
-def changes(before: Snapshot, after: Snapshot) -> dict:
-    """JSON-safe ``{"new": [[name, type, summary]...], "changed": [...], "deleted": [names]}``."""
-    new = [[name, after[name][1], after[name][2]] for name in after if name not in before]
-    changed = [[name, after[name][1], after[name][2]] for name in after
-               if name in before and before[name] != after[name]]
-    deleted = [name for name in before if name not in after]
-    return {"new": new, "changed": changed, "deleted": deleted}
+class VariableTracker:
+    """The summaries of the agent's variables, kept from cell to cell; ``update`` reports what a cell changed."""
+
+    def __init__(self, preloaded: dict) -> None:
+        self._preloaded = preloaded
+        self._known: dict[str, tuple[object, object, str, str]] = {}  # name -> (value, fingerprint, type, summary)
+        self.names: list[str] = []  # the user variables after the last update, sorted
+
+    def update(self, namespace: dict, code: str | None = None) -> dict:
+        """Summarise what changed since the last update, by the cell ``code`` (None: look at every value);
+        JSON-safe ``{"new": [[name, type, summary]...], "changed": [...], "deleted": [names]}``, each sorted
+        by name. Nothing is kept if it is interrupted."""
+        mentioned = None if code is None else set(_IDENTIFIER.findall(code))
+        known: dict[str, tuple[object, object, str, str]] = {}
+        new, changed = [], []
+        for name, value in namespace.items():
+            before = self._known.get(name)
+            if before is not None and before[0] is value:
+                if mentioned is not None and name not in mentioned or type(value) in _EXACT_IMMUTABLE:
+                    known[name] = before
+                    continue
+                fingerprint = _fingerprint(value)
+                if before[1] == fingerprint:
+                    known[name] = before
+                    continue
+            elif not _is_user_variable(name, value, self._preloaded):
+                continue
+            else:
+                fingerprint = _fingerprint(value)
+            type_name, summary = summarize(value)
+            known[name] = (value, fingerprint, type_name, summary)
+            if before is None:
+                new.append([name, type_name, summary])
+            elif before[0] is not value or before[2:] != (type_name, summary):
+                changed.append([name, type_name, summary])
+        deleted = sorted(name for name in self._known if name not in known)
+        if new or deleted:
+            self.names = sorted(known)
+        self._known = known
+        return {"new": sorted(new), "changed": sorted(changed), "deleted": deleted}

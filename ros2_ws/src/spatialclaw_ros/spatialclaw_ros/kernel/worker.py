@@ -102,8 +102,8 @@ def serve(channel: WorkerChannel, scratch: Path, limits: SandboxLimits, gate: In
     except Exception:
         channel.send({"type": "init_error", "error": traceback.format_exc(limit=-3)})
         return
-    preloaded = dict(namespace)
-    state = variables.snapshot(namespace, preloaded)
+    tracker = variables.VariableTracker(dict(namespace))
+    tracker.update(namespace)
     channel.send({"type": "initialized"})
     cell = 0
     while True:
@@ -115,14 +115,13 @@ def serve(channel: WorkerChannel, scratch: Path, limits: SandboxLimits, gate: In
         outcome = run_cell(message.header["code"], namespace, f"<cell {cell}>", gate.opened, limits.memory_mb)
         try:
             with gate.opened():
-                after = variables.snapshot(namespace, preloaded)
+                changes = tracker.update(namespace, message.header["code"])
         except KeyboardInterrupt:
-            after = state
+            changes = {"new": [], "changed": [], "deleted": []}
         channel.send({
             "type": "result", "status": outcome.status, "stdout": outcome.stdout, "stderr": outcome.stderr,
-            "error": outcome.error, "variables": variables.changes(state, after), "names": sorted(after),
+            "error": outcome.error, "variables": changes, "names": tracker.names,
         })
-        state = after
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,17 +1,19 @@
 """Builders and readers for OpenAI chat message dicts, so nobody hand-writes them twice.
 
 Content is either a plain string or a list of parts: ``{"type": "text", ...}`` and
-``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}``.
+``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}`` (PNG or JPEG inline).
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 from typing import Iterable, Sequence
 
-from ..imaging import encode_png
+from ..imaging import encode_png, image_mime
 
-PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+DATA_URL = re.compile(r"data:(image/(?:png|jpeg));base64,")
 
 
 def text_part(text: str) -> dict:
@@ -19,11 +21,10 @@ def text_part(text: str) -> dict:
     return {"type": "text", "text": text}
 
 
-def image_part(png: bytes) -> dict:
-    """An image content part carrying ``png`` inline as a base64 data URL."""
-    if not png.startswith(b"\x89PNG"):
-        raise ValueError("image_part expects PNG bytes (use imaging.encode_png or encoded_image_part)")
-    return {"type": "image_url", "image_url": {"url": PNG_DATA_URL_PREFIX + base64.b64encode(png).decode("ascii")}}
+def image_part(data: bytes) -> dict:
+    """An image content part carrying PNG or JPEG ``data`` inline as a base64 data URL."""
+    url = f"data:{image_mime(data)};base64," + base64.b64encode(data).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def encoded_image_part(image, max_side: int | None = None) -> dict:
@@ -71,8 +72,14 @@ def image_urls(messages: Iterable[dict]) -> list[str]:
     ]
 
 
-def png_of_url(url: str) -> bytes:
-    """The PNG bytes inside a data URL made by ``image_part``."""
-    if not url.startswith(PNG_DATA_URL_PREFIX):
-        raise ValueError(f"not a PNG data URL: {url[:40]!r}")
-    return base64.b64decode(url[len(PNG_DATA_URL_PREFIX):])
+def image_of_url(url: str) -> bytes:
+    """The PNG or JPEG bytes inside a data URL made by ``image_part``."""
+    prefix = DATA_URL.match(url)
+    if prefix is None:
+        raise ValueError(f"not a PNG or JPEG data URL: {url[:40]!r}")
+    return base64.b64decode(url[prefix.end():])
+
+
+def json_bytes(value) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON, the way an HTTP client sends a request body."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))

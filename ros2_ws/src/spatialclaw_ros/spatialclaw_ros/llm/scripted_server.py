@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence, Union
 import yaml
 
 from .client import ROLE_HEADER
-from .messages import image_urls, message_text, png_of_url
+from .messages import image_of_url, image_urls, message_text
 
 DEFAULT_MODEL = "scripted-model"
 IMAGE_TOKENS = 256  # prompt tokens counted per image part
@@ -73,8 +73,8 @@ class ScriptedRequest:
         return len(image_urls(self.messages))
 
     def images(self) -> list[bytes]:
-        """The PNG bytes of every image part, in order."""
-        return [png_of_url(url) for url in image_urls(self.messages)]
+        """The encoded bytes (PNG or JPEG) of every image part, in order."""
+        return [image_of_url(url) for url in image_urls(self.messages)]
 
 
 Script = Union[Mapping[str, Sequence[Union[Turn, str]]], Callable[[ScriptedRequest], Union[Turn, str]]]
