@@ -67,8 +67,8 @@ class AgentResult:
     elapsed_s: float
     usage: Usage = field(default_factory=Usage)
     context: ContextReport = field(default_factory=ContextReport)
-    log_error: str = ""
     cost: QuestionCost = field(default_factory=QuestionCost)
+    log_error: str = ""
 
     def to_dict(self) -> dict:
         """Plain-typed summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened;

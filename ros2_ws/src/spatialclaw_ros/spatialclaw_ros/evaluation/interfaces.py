@@ -152,7 +152,7 @@ class ToolCallRun(QuestionRun):
             blocks.append(TextBlock(f"[{tool_call.name}]"))
             blocks += build_observation(result, step=step, max_steps=self.max_steps,
                                         output_budget_chars=self.config.agent.output_budget_chars,
-                                        refusals=self.refusals)
+                                        encoding=self.encoding, refusals=self.refusals)
         history.add("user", step, blocks)
         return None
 

@@ -81,5 +81,6 @@ def image_of_url(url: str) -> bytes:
 
 
 def json_bytes(value) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON, the way an HTTP client sends a request body."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    """Bytes of ``value`` as compact UTF-8 JSON, the way an HTTP client sends a request body (a lone surrogate,
+    sent as U+FFFD, counts its 3 bytes too)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
