@@ -24,6 +24,7 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 import torch  # noqa: E402
 
+from spatialclaw_ros.config import OnnxRuntimeConfig  # noqa: E402
 from spatialclaw_ros.frames import FrameSet  # noqa: E402
 from spatialclaw_ros.kernel.host import HostRequest  # noqa: E402
 from spatialclaw_ros.perception.da3 import DA3Backend  # noqa: E402
@@ -70,7 +71,7 @@ def onnx_path(model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_backend(onnx_path):
-    return DA3OnnxBackend(onnx_path, ["CPUExecutionProvider"])
+    return DA3OnnxBackend(onnx_path, OnnxRuntimeConfig(providers="CPUExecutionProvider"))
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,8 @@ def test_frames_that_do_not_fit_the_export_are_refused_saying_how_to_export(onnx
 def test_a_path_without_an_export_is_refused(tmp_path):
     (tmp_path / "lonely.onnx").write_bytes(b"")
     for path in ("", tmp_path / "lonely.onnx", tmp_path / "model.pt"):
-        with pytest.raises(ValueError, match="needs a FILE.onnx written by models/export_da3_onnx.py"):
+        with pytest.raises(ValueError, match="needs perception.da3_onnx.onnx_path: a FILE.onnx written by "
+                                             "models/export_da3_onnx.py"):
             DA3OnnxBackend(path)
 
 
