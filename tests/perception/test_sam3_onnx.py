@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,20 +35,12 @@ from spatialclaw_ros.perception.sam3_onnx import (PARTS, SIDECAR, SAM3OnnxModel,
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
 from spatialclaw_ros.scenes.generator import living_room  # noqa: E402
 from spatialclaw_ros.scenes.render import frame_set, render_scene  # noqa: E402
+from onnx_exports import load_script  # noqa: E402
 
-EXPORT_SCRIPT = Path(__file__).resolve().parents[2] / "models" / "export_sam3_onnx.py"
 CPU = OnnxRuntimeConfig(providers="CPUExecutionProvider")
 PROMPTS = [TextPrompt("chair", 0.0), BoxPrompt((30.0, 40.0, 90.0, 110.0)),
            BoxPrompt((30.0, 40.0, 90.0, 110.0), ((60.0, 70.0), (50.0, 60.0))),
            PointPrompt(((60.0, 70.0), (10.0, 10.0)), (1, 0))]
-
-
-def load_script(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
-    return script
 
 
 @pytest.fixture(scope="module")
@@ -63,25 +53,18 @@ def bpe_path():
 
 @pytest.fixture(scope="module")
 def script():
-    return load_script(EXPORT_SCRIPT)
+    return load_script("export_sam3_onnx")
 
 
 @pytest.fixture(scope="module")
-def export_dir(script, bpe_path, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sam3-tiny-onnx")
-    assert script.main(["--random-weights", "--tiny", "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def sam3(bpe_path):
-    torch.manual_seed(0)  # the export script's --random-weights seed: the same weights
+def sam3(bpe_path, script):
+    torch.manual_seed(script.RANDOM_WEIGHTS_SEED)  # as the export's --random-weights: the same weights
     return SAM3Model(build_model(bpe_path, tiny=True))
 
 
 @pytest.fixture(scope="module")
-def onnx_model(export_dir):
-    return SAM3OnnxModel(export_dir, CPU)
+def onnx_model(sam3_onnx_dir):
+    return SAM3OnnxModel(sam3_onnx_dir, CPU)
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +80,15 @@ def torchvision_input(sam3: SAM3Model, rgb: np.ndarray) -> np.ndarray:
         return sam3._processor.transform(torch.from_numpy(rgb).permute(2, 0, 1))[None].numpy()
 
 
-def test_the_export_writes_four_graphs_and_a_sidecar_with_every_shape(export_dir, onnx_model):
-    spec = SAM3OnnxSpec.load(export_dir / SIDECAR)
+def test_the_export_writes_four_graphs_and_a_sidecar_with_every_shape(sam3_onnx_dir, onnx_model):
+    spec = SAM3OnnxSpec.load(sam3_onnx_dir / SIDECAR)
     assert spec == onnx_model.spec
     assert (spec.model, spec.random_weights, spec.resolution, spec.context_length) == ("sam3-tiny", True, 1008, 32)
     assert (spec.mean, spec.std, spec.num_queries, spec.points) == ((0.5,) * 3, (0.5,) * 3, 20, (1, 14, 64))
     assert (spec.mask_probability, spec.mask_threshold, spec.max_hole_area) == (0.5, 0.0, 256.0)
     for name, part in PARTS.items():
-        graph = onnx.load(str(export_dir / part.file), load_external_data=False)
-        assert (export_dir / (part.file + ".data")).is_file()
+        graph = onnx.load(str(sam3_onnx_dir / part.file), load_external_data=False)
+        assert (sam3_onnx_dir / (part.file + ".data")).is_file()
         assert [o.version for o in graph.opset_import if o.domain == ""] == [spec.opset] and spec.opset >= 17
         assert [i.name for i in graph.graph.input] == list(part.inputs)
         assert [o.name for o in graph.graph.output] == list(part.outputs)
@@ -118,8 +101,8 @@ def test_the_export_writes_four_graphs_and_a_sidecar_with_every_shape(export_dir
     assert spec.shapes["image"] == [1, 3, 1008, 1008] and spec.shapes["fpn_2"] == [1, 256, 72, 72]
 
 
-def test_each_part_matches_its_torch_module(script, sam3, export_dir):
-    differences = script.check(sam3.model, export_dir, ClipTokenizer(default_bpe_path(), 32))
+def test_each_part_matches_its_torch_module(script, sam3, sam3_onnx_dir):
+    differences = script.check(sam3.model, sam3_onnx_dir, ClipTokenizer(default_bpe_path(), 32))
     # Measured: image features <= 4.1e-6, text features 6e-7, scores 9e-8, boxes 7e-8, grounding mask logits 1.1e-4,
     # interactive mask logits 3.4e-7, iou 0.
     assert set(differences) == {f"{name}.{output}" for name, part in PARTS.items() for output in part.outputs}
@@ -224,8 +207,8 @@ def test_whole_segmentations_agree_with_sam3(sam3, onnx_model, scene):
             assert min(ious) > 0.9 and np.mean(ious) > 0.95
 
 
-def test_encoders_run_once_per_image_and_per_phrase(export_dir, scene):
-    model = SAM3OnnxModel(export_dir, CPU)
+def test_encoders_run_once_per_image_and_per_phrase(sam3_onnx_dir, scene):
+    model = SAM3OnnxModel(sam3_onnx_dir, CPU)
     first, second = scene[2].frames[0].rgb, scene[2].frames[1].rgb
     for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
                    PointPrompt(((20.0, 20.0),), (1,))):
@@ -247,13 +230,13 @@ def test_prompts_outside_the_export_are_refused(onnx_model, scene):
         onnx_model.segment(rgb[..., 0], BoxPrompt((1, 1, 5, 5)))
 
 
-def test_loading_without_local_files_says_which_setting_is_missing(export_dir, tmp_path):
+def test_loading_without_local_files_says_which_setting_is_missing(sam3_onnx_dir, tmp_path):
     with pytest.raises(ValueError, match="needs perception.sam3_onnx.export_dir: a folder written by"):
         SAM3OnnxModel("", CPU)
     with pytest.raises(ValueError, match=f"needs perception.sam3_onnx.export_dir: .*holding {SIDECAR}"):
         SAM3OnnxModel(tmp_path, CPU)
     with pytest.raises(ValueError, match="needs perception.sam3_onnx.bpe_path"):
-        SAM3OnnxModel(export_dir, CPU, bpe_path=str(tmp_path / "missing.txt.gz"))
+        SAM3OnnxModel(sam3_onnx_dir, CPU, bpe_path=str(tmp_path / "missing.txt.gz"))
 
 
 def test_a_kernel_cell_segments_counts_and_tracks_through_the_host_service(onnx_model, scene):

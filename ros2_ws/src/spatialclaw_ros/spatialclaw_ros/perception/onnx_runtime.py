@@ -207,10 +207,13 @@ class EngineKey:
 
 @dataclass
 class SessionPlan:
-    """The providers one graph's session is asked for, and why others were left out."""
+    """The providers one graph's session is asked for, and why others were left out: ``warnings`` for what an
+    operator should act on (a configured provider missing, a known-bad TensorRT, no engine cache), ``notes`` for
+    default providers this machine simply lacks."""
 
     providers: list[tuple[str, dict]]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     engine_folder: Path | None = None
 
 
@@ -231,13 +234,14 @@ def plan_session(onnx_path: Path, runtime: OnnxRuntimeConfig, environment: Runti
     """Providers and options for ``onnx_path``: the requested ones this environment can run, TensorRT with FP16 and
     keyed engine and timing caches (``EngineKey``), CUDA on the configured device, CPU last."""
     plan = SessionPlan([])
+    absent = plan.warnings if runtime.providers.strip() else plan.notes  # configured, or only the default chain
     for name in requested_providers(runtime):
         if name not in environment.available:
-            plan.notes.append(f"{name} left out: this onnxruntime build does not have it")
+            absent.append(f"{name} left out: this onnxruntime build does not have it")
         elif name in GPU_PROVIDERS and environment.gpu is None:
-            plan.notes.append(f"{name} left out: no CUDA device {runtime.device_id} is visible")
+            absent.append(f"{name} left out: no CUDA device {runtime.device_id} is visible")
         elif name == TENSORRT and (reason := known_bad_tensorrt(family, environment.tensorrt)):
-            plan.notes.append(f"{name} left out: {reason}")
+            plan.warnings.append(f"{name} left out: {reason}")
         elif name == TENSORRT:
             plan.providers.append((name, _tensorrt_options(onnx_path, runtime, environment, shapes, plan)))
         elif name == CUDA:
@@ -254,8 +258,8 @@ def _tensorrt_options(onnx_path: Path, runtime: OnnxRuntimeConfig, environment: 
     options = {"device_id": runtime.device_id, "trt_fp16_enable": runtime.trt_fp16,
                "trt_max_workspace_size": runtime.trt_workspace_mb << 20, **profile_options(shapes)}
     if environment.tensorrt is None:
-        plan.notes.append("TensorRT engine cache off: TensorRT's version could not be read, so a cached engine could "
-                          "not be told from a stale one (every start builds the engines)")
+        plan.warnings.append("TensorRT engine cache off: TensorRT's version could not be read, so a cached engine "
+                             "could not be told from a stale one (every start builds the engines)")
         return options
     key = EngineKey(environment.gpu, environment.tensorrt, runtime.trt_fp16, onnx_digest(onnx_path), dict(shapes))
     root = Path(runtime.engine_cache_dir) if runtime.engine_cache_dir else default_engine_cache_dir()
@@ -295,14 +299,17 @@ _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(
 
 def open_session(onnx_path: str | Path, runtime: OnnxRuntimeConfig, *, family: str, shapes: Mapping[str, InputShape],
                  environment: RuntimeEnvironment | None = None) -> OnnxSession:
-    """An onnxruntime session for ``onnx_path`` as ``plan_session`` plans it; the plan's notes are logged."""
+    """An onnxruntime session for ``onnx_path`` as ``plan_session`` plans it; the plan's notes and warnings are
+    logged."""
     import onnxruntime
 
     onnx_path = Path(onnx_path)
     environment = environment or RuntimeEnvironment.detect(runtime.device_id)
     plan = plan_session(onnx_path, runtime, environment, family=family, shapes=shapes)
     for note in plan.notes:
-        log.warning("%s: %s", onnx_path.name, note)
+        log.info("%s: %s", onnx_path.name, note)
+    for warning in plan.warnings:
+        log.warning("%s: %s", onnx_path.name, warning)
     names = [name for name, _ in plan.providers]
     session = onnxruntime.InferenceSession(str(onnx_path), providers=names,
                                            provider_options=[options for _, options in plan.providers])

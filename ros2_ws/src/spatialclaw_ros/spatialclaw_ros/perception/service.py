@@ -149,7 +149,7 @@ class PerceptionService:
         for part, session in sessions.items():
             plan = session.plan
             where = f"{part} " if len(sessions) > 1 else ""
-            notes += [f"{where}{note}" for note in plan.notes]
+            notes += [f"{where}{note}" for note in plan.warnings + plan.notes]
             if plan.engine_folder is not None:
                 notes.append(f"{where}engines in {plan.engine_folder}")
         return BackendStatus(name, kind, model.provider, True, "; ".join(notes))
