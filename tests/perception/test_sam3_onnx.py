@@ -159,22 +159,20 @@ def test_hole_filling_and_resizing_are_the_packages(sam3):
     from sam3.model.utils.sam1_utils import SAM2Transforms
 
     logits = np.full((72, 72), 5.0, np.float32)
-    logits[:36] = -5.0  # a large background region stays background
-    logits[50:60, 10:20] = -1.0  # a hole of 100 pixels is filled
-    logits[40:56, 40:56] = -1.0  # one of exactly 256 too
-    logits[60:70, 50:67] = -2.0  # one of 170 plus a diagonal neighbour ...
-    logits[59, 49] = -2.0  # ... joined 8-connected: 171, filled
-    logits[40:57, 60:71] = -1.0  # 187 pixels: filled
-    logits[70, 0:2] = -3.0  # touching the border: still a hole
+    logits[:30] = -5.0  # 2160 background pixels: not a hole
+    logits[35:45, 5:15] = -1.0  # a hole of 100 pixels: filled
+    logits[35:51, 25:41] = -1.0  # exactly 256: filled
+    logits[55:65, 5:20] = -2.0  # 150 and ...
+    logits[65:71, 20:40] = -2.0  # ... 120 touching it at one corner: one 8-connected region of 270, kept
+    logits[40:57, 50:67] = -1.0  # 289: kept
+    logits[71, 45:50] = -3.0  # 5 on the border: filled
+    assert (fill_small_holes(logits, 0.0, 256.0) <= 0).sum() == 2160 + 270 + 289
     for size in ((120, 160), (480, 640), (50, 40)):
         transforms = SAM2Transforms(resolution=1008, mask_threshold=0.0, max_hole_area=256.0)
         theirs = transforms.postprocess_masks(torch.from_numpy(logits)[None, None], size)[0, 0].numpy()
         ours = resize_logits(fill_small_holes(logits, 0.0, 256.0), *size)
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)  # cv2 and torch round the weights apart
         np.testing.assert_array_equal(ours > 0, theirs > 0)
-    big = np.full((72, 72), 5.0, np.float32)
-    big[10:27, 10:26] = -1.0  # 272 pixels: kept as a hole
-    assert (fill_small_holes(big, 0.0, 256.0) <= 0).sum() == 272
 
 
 def test_given_the_same_image_input_segmentations_are_sam3s(sam3, onnx_model, scene):
