@@ -1,4 +1,4 @@
-"""Fill the TensorRT engine cache before the first goal: load the configured perception backends and run each graph once.
+"""Fill the TensorRT engine cache before the first goal: load the configured perception backends, run each graph once.
 
 Loads ``perception`` from the YAML the node and the CLI read (``--config FILE`` or ``$SPATIALCLAW_CONFIG``) through a
 ``PerceptionService``, as the node's configure step does: every ONNX graph gets its session (TensorRT builds its

@@ -37,7 +37,8 @@ def toy_graph(tmp_path):
     points = helper.make_tensor_value_info("points", TensorProto.FLOAT, [1, "P", 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [])
     nodes = [helper.make_node("ReduceSum", ["x"], ["sx"], keepdims=0),
-             helper.make_node("ReduceSum", ["points"], ["sp"], keepdims=0), helper.make_node("Add", ["sx", "sp"], ["y"])]
+             helper.make_node("ReduceSum", ["points"], ["sp"], keepdims=0),
+             helper.make_node("Add", ["sx", "sp"], ["y"])]
     model = helper.make_model(helper.make_graph(nodes, "toy", [x, points], [y]),
                               opset_imports=[helper.make_opsetid("", 18)])
     path = tmp_path / "toy.onnx"
@@ -157,8 +158,8 @@ def test_an_unreadable_tensorrt_version_turns_the_engine_cache_off(toy_graph, tm
                         shapes=SHAPES)
     trt = dict(plan.providers)[TENSORRT]
     assert "trt_engine_cache_enable" not in trt and trt["trt_fp16_enable"] and plan.engine_folder is None
-    assert plan.warnings == ["TensorRT engine cache off: TensorRT's version could not be read, so a cached engine could "
-                          "not be told from a stale one (every start builds the engines)"]
+    assert plan.warnings == ["TensorRT engine cache off: TensorRT's version could not be read, so a cached engine "
+                             "could not be told from a stale one (every start builds the engines)"]
 
 
 def test_configured_providers_are_honoured_and_unknown_names_refused(toy_graph, tmp_path):

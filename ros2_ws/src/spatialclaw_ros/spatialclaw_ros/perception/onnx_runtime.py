@@ -87,7 +87,7 @@ class RuntimeEnvironment:
 
 
 def detect_gpu(device_id: int = 0) -> GpuIdentity | None:
-    """Name and compute capability of CUDA device ``device_id`` from the CUDA driver; None without a driver or device."""
+    """Name and compute capability of CUDA device ``device_id`` from the CUDA driver; None without driver or device."""
     try:
         cuda = ctypes.CDLL("libcuda.so.1")
     except OSError:

@@ -53,7 +53,8 @@ PARTS = {
     "text_encoder": Part("text_encoder.onnx", ("tokens",), ("text_features", "text_mask")),
     "grounding": Part("grounding.onnx", IMAGE_FEATURES + ("text_features", "text_mask"),
                       ("scores", "boxes", "mask_logits")),
-    "interactive": Part("interactive.onnx", INSTANCE_FEATURES + ("point_coords", "point_labels"), ("mask_logits", "iou")),
+    "interactive": Part("interactive.onnx", INSTANCE_FEATURES + ("point_coords", "point_labels"),
+                        ("mask_logits", "iou")),
 }
 
 
