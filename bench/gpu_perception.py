@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import importlib
 import importlib.util
 import json
 import statistics
@@ -41,7 +42,7 @@ from spatialclaw_ros.config import OnnxRuntimeConfig
 from spatialclaw_ros.perception.clip_tokenizer import ClipTokenizer
 from spatialclaw_ros.perception.onnx_runtime import CPU, CUDA, TENSORRT, InputShape, open_session
 from spatialclaw_ros.perception.sam3 import default_bpe_path
-from spatialclaw_ros.perception.sam3_onnx import PARTS, SAM3OnnxSpec
+from spatialclaw_ros.perception.sam3_onnx import PARTS
 from spatialclaw_ros.perception.torch_compat import device_mode
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -87,11 +88,10 @@ class Case:
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, MODELS / f"{name}.py")
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
-    return script
+    """``models/<name>.py`` (the export scripts) as a module."""
+    if str(MODELS) not in sys.path:
+        sys.path.append(str(MODELS))
+    return importlib.import_module(name)
 
 
 def peak_tflops(device: torch.device, override: float | None) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -15,11 +15,9 @@ DA3_VIEWS, DA3_HEIGHT, DA3_WIDTH = 2, 84, 112
 
 def load_script(name: str):
     """``models/<name>.py`` as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(name, MODELS / f"{name}.py")
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
-    return script
+    if str(MODELS) not in sys.path:
+        sys.path.append(str(MODELS))
+    return importlib.import_module(name)
 
 
 def save_random_da3(directory: Path) -> Path:

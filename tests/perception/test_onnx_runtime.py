@@ -3,7 +3,8 @@
 No GPU and no TensorRT exist here: onnxruntime's real CPU provider runs every graph. The one test double sits at
 the onnxruntime provider boundary: a machine's providers, GPU and TensorRT version are given as a
 ``RuntimeEnvironment`` value (as ``onnxruntime.get_available_providers``, the CUDA driver and TensorRT's library would
-report them), and a recording subclass of ``onnxruntime.InferenceSession`` captures what each session is asked for.
+report them), and a recording subclass of ``onnxruntime.InferenceSession`` (``recorded_sessions`` in conftest.py)
+captures what each session is asked for.
 """
 
 from __future__ import annotations
@@ -45,28 +46,6 @@ def toy_graph(tmp_path):
     onnx.save(model, str(path))
     path.with_name("toy.onnx.data").write_bytes(b"weights v1")
     return path
-
-
-class RecordingSession(onnxruntime.InferenceSession):
-    """onnxruntime's own session, recording the providers it is asked for and the input shapes of each run."""
-
-    created: list[dict] = []
-
-    def __init__(self, path, providers=None, provider_options=None, **kwargs) -> None:
-        RecordingSession.created.append({"path": path, "providers": providers, "options": provider_options})
-        self.runs: list[dict] = []
-        super().__init__(path, providers=providers, provider_options=provider_options, **kwargs)
-
-    def run(self, output_names, input_feed, run_options=None):
-        self.runs.append({name: value.shape for name, value in input_feed.items()})
-        return super().run(output_names, input_feed, run_options)
-
-
-@pytest.fixture
-def recording(monkeypatch):
-    RecordingSession.created = []
-    monkeypatch.setattr(onnxruntime, "InferenceSession", RecordingSession)
-    return RecordingSession.created
 
 
 def runtime(tmp_path, **settings) -> OnnxRuntimeConfig:
@@ -176,15 +155,15 @@ def test_configured_providers_are_honoured_and_unknown_names_refused(toy_graph, 
                      family="sam3", shapes=SHAPES)
 
 
-def test_the_session_is_asked_for_the_plan_and_reports_what_really_runs(toy_graph, tmp_path, recording):
+def test_the_session_is_asked_for_the_plan_and_reports_what_really_runs(toy_graph, tmp_path, recorded_sessions):
     session = open_session(toy_graph, runtime(tmp_path), family="sam3", shapes=SHAPES,
                            environment=RuntimeEnvironment(EVERYTHING, RTX, "10.8.0"))
-    [created] = recording
-    assert created["providers"] == [TENSORRT, CUDA, CPU]
-    assert created["options"][0]["trt_engine_cache_path"] == str(session.plan.engine_folder)
+    [created] = recorded_sessions
+    assert created.requested == [TENSORRT, CUDA, CPU]
+    assert created.options[0]["trt_engine_cache_path"] == str(session.plan.engine_folder)
     assert session.provider == CPU  # this onnxruntime has neither GPU provider: it runs on the CPU, and says so
     session.warm_up()  # one run at each input's opt shape: where TensorRT builds the profile's engine
-    assert session.session.runs == [{"x": (1, 3), "points": (1, 14, 2)}]
+    assert created.runs == [{"x": (1, 3), "points": (1, 14, 2)}]
     feeds = {"x": np.ones((1, 3), np.float32), "points": np.ones((1, 5, 2), np.float32)}
     assert float(session.run(feeds)[0]) == 13.0
 

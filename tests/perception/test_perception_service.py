@@ -1,8 +1,9 @@
 """PerceptionService: the model backends of one owner, loaded and warmed when it says, reported, served, freed.
 
 Real exports (random da3-small at 2x84x112, the tiny SAM 3 in four parts) on onnxruntime's real CPU provider. The
-one test double is at the onnxruntime provider boundary: a recording ``InferenceSession`` subclass, and, for a
-TensorRT machine, the providers, GPU and TensorRT version given as a ``RuntimeEnvironment`` value.
+one test double is at the onnxruntime provider boundary: a recording ``InferenceSession`` subclass
+(``recorded_sessions`` in conftest.py), and, for a TensorRT machine, the providers, GPU and TensorRT version given as a
+``RuntimeEnvironment`` value.
 """
 
 from __future__ import annotations
@@ -43,28 +44,6 @@ WARM_UP_SHAPES = {"da3-small.onnx": {"images": (2, 3, 84, 112)},
                                        "point_labels": (1, 14)}}
 
 
-class RecordingSession(onnxruntime.InferenceSession):
-    """onnxruntime's own session, recording the providers it is asked for and the input shapes of each run."""
-
-    created: list = []
-
-    def __init__(self, path, providers=None, provider_options=None, **kwargs) -> None:
-        RecordingSession.created.append(self)
-        self.path, self.requested, self.options, self.runs = path, providers, provider_options, []
-        super().__init__(path, providers=providers, provider_options=provider_options, **kwargs)
-
-    def run(self, output_names, input_feed, run_options=None):
-        self.runs.append({name: value.shape for name, value in input_feed.items()})
-        return super().run(output_names, input_feed, run_options)
-
-
-@pytest.fixture
-def sessions(monkeypatch):
-    RecordingSession.created = []
-    monkeypatch.setattr(onnxruntime, "InferenceSession", RecordingSession)
-    return RecordingSession.created
-
-
 @pytest.fixture
 def config(da3_onnx_path, sam3_onnx_dir, tmp_path):
     return PerceptionConfig(reconstruction="da3-onnx", segmentation="sam3-onnx",
@@ -84,11 +63,11 @@ def frames():
     return [r.frame for r in render_scene(living_room(n_frames=2, width=160, height=120))]
 
 
-def test_nothing_loads_until_asked_and_weight_free_backends_need_nothing(config, sessions, frames):
+def test_nothing_loads_until_asked_and_weight_free_backends_need_nothing(config, recorded_sessions, frames):
     service = PerceptionService(config)
     assert service.report() == [BackendStatus("da3-onnx", "reconstruction", "", False),
                                 BackendStatus("sam3-onnx", "segmentation", "", False)]
-    assert sessions == []
+    assert recorded_sessions == []
     plain = PerceptionService(PerceptionConfig())
     plain.load()
     assert plain.report() == [BackendStatus("sensor", "reconstruction", NO_MODEL, True),
@@ -96,13 +75,13 @@ def test_nothing_loads_until_asked_and_weight_free_backends_need_nothing(config,
     assert plain.handlers(FrameSet(frames)) == {}
 
 
-def test_load_opens_and_runs_every_graph_once_and_says_what_it_runs_on(config, sessions):
+def test_load_opens_and_runs_every_graph_once_and_says_what_it_runs_on(config, recorded_sessions):
     with PerceptionService(config) as service:
         service.load()
         service.load()  # loading again does nothing
-        assert sorted(s.path.rsplit("/", 1)[1] for s in sessions) == sorted(
+        assert sorted(s.path.rsplit("/", 1)[1] for s in recorded_sessions) == sorted(
             ["da3-small.onnx", "image_encoder.onnx", "text_encoder.onnx", "grounding.onnx", "interactive.onnx"])
-        for session in sessions:
+        for session in recorded_sessions:
             assert len(session.runs) == 1  # the warm-up: TensorRT would build or load its engine here
             name = session.path.rsplit("/", 1)[1]
             if name in WARM_UP_SHAPES:
@@ -115,10 +94,10 @@ def test_load_opens_and_runs_every_graph_once_and_says_what_it_runs_on(config, s
 
 
 def test_on_a_jetson_with_tensorrt_10_3_depth_anything_keeps_off_tensorrt_and_sam3_gets_keyed_engines(
-        config, sessions, tmp_path):
+        config, recorded_sessions, tmp_path):
     build = load_script("build_engines").build
     report = build(Config(perception=config), JETSON)
-    requested = {s.path.rsplit("/", 1)[1]: (s.requested, s.options) for s in sessions}
+    requested = {s.path.rsplit("/", 1)[1]: (s.requested, s.options) for s in recorded_sessions}
     assert requested["da3-small.onnx"][0] == [CUDA, CPU]
     assert "TensorRT 10.3.0 is known bad for depth-anything-3" in report[0].detail  # reported at configure
     root = tmp_path / "engines" / "orin-sm87-trt10.3.0"
@@ -151,13 +130,13 @@ def test_handlers_serve_each_question_in_its_world_frame(config, frames):
             np.testing.assert_array_equal(recon.depth[index], direct.depth[index])
 
 
-def test_close_frees_the_models_and_a_later_question_loads_them_again(da3_only, frames, sessions):
+def test_close_frees_the_models_and_a_later_question_loads_them_again(da3_only, frames, recorded_sessions):
     service = PerceptionService(da3_only)
     service.load()
     service.close()
     assert service.reconstruction is None and not service.report()[0].loaded
     assert set(service.handlers(FrameSet(frames))) == {SERVICE}
-    assert service.report()[0].loaded and len(sessions) == 2
+    assert service.report()[0].loaded and len(recorded_sessions) == 2
     service.close()
 
 

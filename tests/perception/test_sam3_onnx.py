@@ -22,20 +22,18 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 import torch  # noqa: E402
 
-from spatialclaw_ros.config import KernelConfig, OnnxRuntimeConfig  # noqa: E402
-from spatialclaw_ros.kernel.pool import KernelPool  # noqa: E402
+from spatialclaw_ros.config import OnnxRuntimeConfig  # noqa: E402
 from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
-from spatialclaw_ros.perception.backends import BackendChoice, BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
+from spatialclaw_ros.perception.backends import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
 from spatialclaw_ros.perception.cache import PerceptionCache, content_digest  # noqa: E402
 from spatialclaw_ros.perception.clip_tokenizer import ClipTokenizer  # noqa: E402
-from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE, segmentation_handler  # noqa: E402
-from spatialclaw_ros.perception.sam3 import SAM3Model, build_model, default_bpe_path  # noqa: E402
+from spatialclaw_ros.perception.model_service import segmentation_handler  # noqa: E402
+from spatialclaw_ros.perception.sam3 import SAM3Model, build_model  # noqa: E402
 from spatialclaw_ros.perception.sam3_onnx import (PARTS, SIDECAR, SAM3OnnxModel, SAM3OnnxSpec,  # noqa: E402
                                                   fill_small_holes, preprocess, resize_logits)
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
-from spatialclaw_ros.scenes.generator import living_room  # noqa: E402
-from spatialclaw_ros.scenes.render import frame_set, render_scene  # noqa: E402
 from onnx_exports import load_script  # noqa: E402
+from sam3_cell import expected_lines, run_chair_cell  # noqa: E402
 
 CPU = OnnxRuntimeConfig(providers="CPUExecutionProvider")
 PROMPTS = [TextPrompt("chair", 0.0), BoxPrompt((30.0, 40.0, 90.0, 110.0)),
@@ -44,34 +42,19 @@ PROMPTS = [TextPrompt("chair", 0.0), BoxPrompt((30.0, 40.0, 90.0, 110.0)),
 
 
 @pytest.fixture(scope="module")
-def bpe_path():
-    path = default_bpe_path()
-    if not path:
-        pytest.skip("open_clip_torch (the tokenizer's vocabulary) is not installed")
-    return path
-
-
-@pytest.fixture(scope="module")
 def script():
     return load_script("export_sam3_onnx")
 
 
 @pytest.fixture(scope="module")
-def sam3(bpe_path, script):
+def sam3(clip_bpe_path, script):
     torch.manual_seed(script.RANDOM_WEIGHTS_SEED)  # as the export's --random-weights: the same weights
-    return SAM3Model(build_model(bpe_path, tiny=True))
+    return SAM3Model(build_model(clip_bpe_path, tiny=True))
 
 
 @pytest.fixture(scope="module")
 def onnx_model(sam3_onnx_dir):
     return SAM3OnnxModel(sam3_onnx_dir, CPU)
-
-
-@pytest.fixture(scope="module")
-def scene():
-    scene = living_room(n_frames=3, width=160, height=120)
-    rendered = render_scene(scene)
-    return scene, rendered, frame_set(scene, rendered)
 
 
 def torchvision_input(sam3: SAM3Model, rgb: np.ndarray) -> np.ndarray:
@@ -101,8 +84,8 @@ def test_the_export_writes_four_graphs_and_a_sidecar_with_every_shape(sam3_onnx_
     assert spec.shapes["image"] == [1, 3, 1008, 1008] and spec.shapes["fpn_2"] == [1, 256, 72, 72]
 
 
-def test_each_part_matches_its_torch_module(script, sam3, sam3_onnx_dir):
-    differences = script.check(sam3.model, sam3_onnx_dir, ClipTokenizer(default_bpe_path(), 32))
+def test_each_part_matches_its_torch_module(script, sam3, sam3_onnx_dir, clip_bpe_path):
+    differences = script.check(sam3.model, sam3_onnx_dir, ClipTokenizer(clip_bpe_path, 32))
     # Measured: image features <= 4.1e-6, text features 6e-7, scores 9e-8, boxes 7e-8, grounding mask logits 1.1e-4,
     # interactive mask logits 3.4e-7, iou 0.
     assert set(differences) == {f"{name}.{output}" for name, part in PARTS.items() for output in part.outputs}
@@ -135,9 +118,9 @@ def test_the_interactive_decoder_takes_any_point_count_of_its_profile(script, sa
 
 @pytest.mark.parametrize("phrase", ["red chair", "  The   Coffee-Table ", "mug's handle", "café crème", "日本語",
                                     "&amp;lt;b&amp;gt;", "a 3-seat sofa (grey) #2", "x" * 200, "word " * 40, "😀"])
-def test_the_tokenizer_gives_the_packages_ids(sam3, bpe_path, phrase):
+def test_the_tokenizer_gives_the_packages_ids(sam3, clip_bpe_path, phrase):
     theirs = sam3.model.backbone.language_backbone.tokenizer([phrase], context_length=32).numpy()
-    np.testing.assert_array_equal(ClipTokenizer(bpe_path, 32)(phrase), theirs)
+    np.testing.assert_array_equal(ClipTokenizer(clip_bpe_path, 32)(phrase), theirs)
 
 
 @pytest.mark.parametrize("frame_hw", [(120, 160), (480, 640), (1080, 1920), (1008, 1008)])
@@ -175,10 +158,10 @@ def test_hole_filling_and_resizing_are_the_packages(sam3):
         np.testing.assert_array_equal(ours > 0, theirs > 0)
 
 
-def test_given_the_same_image_input_segmentations_are_sam3s(sam3, onnx_model, scene):
+def test_given_the_same_image_input_segmentations_are_sam3s(sam3, onnx_model, sam3_scene):
     """The encoders' outputs for torchvision's input, so that only the graphs and the post-processing differ."""
     onnx_model.cache = PerceptionCache()
-    for frame in scene[2].frames[:1]:
+    for frame in sam3_scene[2].frames[:1]:
         rgb = frame.rgb
         onnx_model.cache.put(("image", content_digest(rgb)),
                              tuple(onnx_model._run("image_encoder", torchvision_input(sam3, rgb))))
@@ -193,9 +176,9 @@ def test_given_the_same_image_input_segmentations_are_sam3s(sam3, onnx_model, sc
     onnx_model.cache = PerceptionCache()  # the encoders' own outputs for the other tests
 
 
-def test_whole_segmentations_agree_with_sam3(sam3, onnx_model, scene):
+def test_whole_segmentations_agree_with_sam3(sam3, onnx_model, sam3_scene):
     """Own preprocessing too: one grey level of resize rounding moves random-weight masks a little."""
-    for frame in scene[2].frames[:1]:
+    for frame in sam3_scene[2].frames[:1]:
         for prompt in PROMPTS:
             theirs, ours = sam3.segment(frame.rgb, prompt), onnx_model.segment(frame.rgb, prompt)
             assert len(ours) == len(theirs)
@@ -205,9 +188,9 @@ def test_whole_segmentations_agree_with_sam3(sam3, onnx_model, scene):
             assert min(ious) > 0.9 and np.mean(ious) > 0.95
 
 
-def test_encoders_run_once_per_image_and_per_phrase(sam3_onnx_dir, scene):
+def test_encoders_run_once_per_image_and_per_phrase(sam3_onnx_dir, sam3_scene):
     model = SAM3OnnxModel(sam3_onnx_dir, CPU)
-    first, second = scene[2].frames[0].rgb, scene[2].frames[1].rgb
+    first, second = sam3_scene[2].frames[0].rgb, sam3_scene[2].frames[1].rgb
     for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
                    PointPrompt(((20.0, 20.0),), (1,))):
         model.segment(first, prompt)
@@ -217,8 +200,8 @@ def test_encoders_run_once_per_image_and_per_phrase(sam3_onnx_dir, scene):
     assert model.encoder_runs == {"image": 2, "text": 2}
 
 
-def test_prompts_outside_the_export_are_refused(onnx_model, scene):
-    rgb = scene[2].frames[0].rgb
+def test_prompts_outside_the_export_are_refused(onnx_model, sam3_scene):
+    rgb = sam3_scene[2].frames[0].rgb
     points = tuple((float(x), 10.0) for x in range(65))
     with pytest.raises(ValueError, match="takes 1 to 64 prompt points .*got 65"):
         onnx_model.segment(rgb, PointPrompt(points, (1,) * 65))
@@ -237,36 +220,19 @@ def test_loading_without_local_files_says_which_setting_is_missing(sam3_onnx_dir
         SAM3OnnxModel(sam3_onnx_dir, CPU, bpe_path=str(tmp_path / "missing.txt.gz"))
 
 
-def test_a_kernel_cell_segments_counts_and_tracks_through_the_host_service(onnx_model, scene):
-    scene_, rendered, frames = scene
-    rows, cols = np.nonzero(rendered[1].instance == scene_.object("chair").instance_id)
-    box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
-    code = (
-        f"m = tools.SAM3.segment_image_by_box(InputImages[1], {box}, label='chair')\n"
-        "print(tools.SAM3.backend, m.source, m.labels, m.masks.shape, int(m.get_mask(1).sum()))\n"
-        "print(tools.SAM3.is_object_exist(InputImages[:2], 'chair')['counts'])\n"
-        f"v = tools.SAM3.segment_video_by_box({box}, labels=['chair'], prompt_frame_idx=1)\n"
-        "print(v.frame_indices, v.masks.shape)\n"
-    )
-    handlers = {SEGMENT_SERVICE: segmentation_handler(onnx_model, "sam3-onnx")}
-    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(
-            frames, handlers, backends=BackendChoice("sensor", "sam3-onnx")) as session:
-        result = session.execute(code, timeout_s=600)
+def test_a_kernel_cell_segments_counts_and_tracks_through_the_host_service(onnx_model, sam3_scene):
+    result = run_chair_cell(sam3_scene, segmentation_handler(onnx_model, "sam3-onnx"), "sam3-onnx")
     assert result.status == CellStatus.OK, result.error
-    [direct] = onnx_model.segment(frames.frames[1].rgb, BoxPrompt(tuple(float(v) for v in box)))
-    counts = [len(onnx_model.segment(f.rgb, TextPrompt("chair"))) for f in frames.frames[:2]]
-    lines = result.stdout.splitlines()
-    assert lines == [f"sam3-onnx sam3-onnx ['chair'] (1, 1, 120, 160) {int(direct.mask.sum())}", str(counts),
-                     "[0, 1, 2] (3, 1, 120, 160)"]
+    assert result.stdout.splitlines() == expected_lines(sam3_scene, onnx_model, "sam3-onnx")
 
 
 @pytest.mark.skipif(os.environ.get("SPATIALCLAW_SLOW") != "1", reason="exports the full 840 M-parameter SAM 3 "
                     "(about 3.4 GB of graphs, 10 GB of memory, minutes on CPU); set SPATIALCLAW_SLOW=1")
-def test_the_full_size_model_exports_and_matches_torch(script, tmp_path):
+def test_the_full_size_model_exports_and_matches_torch(script, clip_bpe_path, tmp_path):
     assert script.main(["--random-weights", "--out", str(tmp_path)]) == 0
     spec = SAM3OnnxSpec.load(tmp_path / SIDECAR)
     assert (spec.model, spec.num_queries, spec.shapes["fpn_2"]) == ("sam3", 200, [1, 256, 72, 72])
     torch.manual_seed(script.RANDOM_WEIGHTS_SEED)
-    model = build_model(default_bpe_path())
-    differences = script.check(model, tmp_path, ClipTokenizer(default_bpe_path(), 32))
+    model = build_model(clip_bpe_path)
+    differences = script.check(model, tmp_path, ClipTokenizer(clip_bpe_path, 32))
     assert max(differences.values()) < 1e-2, differences
