@@ -78,7 +78,8 @@ class Grounding(torch.nn.Module):
         from sam3.model.sam3_image_processor import Sam3Processor
 
         self.model = model
-        self.find_stage = Sam3Processor(model, resolution=RESOLUTION, device="cpu").find_stage  # one image, one text
+        device = next(model.parameters()).device
+        self.find_stage = Sam3Processor(model, resolution=RESOLUTION, device=device).find_stage  # one image, one text
 
     def forward(self, fpn_0, fpn_1, fpn_2, text_features, text_mask) -> tuple[torch.Tensor, ...]:
         position = self.model.backbone.vision_backbone.position_encoding

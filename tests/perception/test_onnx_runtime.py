@@ -132,13 +132,12 @@ def test_a_known_bad_tensorrt_is_left_out_for_that_model_only(toy_graph, tmp_pat
     assert not known_bad_tensorrt("depth-anything-3", "10.7.0")
 
 
-def test_an_unreadable_tensorrt_version_turns_the_engine_cache_off(toy_graph, tmp_path):
+def test_without_tensorrts_library_its_provider_is_left_out(toy_graph, tmp_path):
+    """onnxruntime-gpu lists its TensorRT provider whether or not TensorRT is installed."""
     plan = plan_session(toy_graph, runtime(tmp_path), RuntimeEnvironment(EVERYTHING, RTX, None), family="sam3",
                         shapes=SHAPES)
-    trt = dict(plan.providers)[TENSORRT]
-    assert "trt_engine_cache_enable" not in trt and trt["trt_fp16_enable"] and plan.engine_folder is None
-    assert plan.warnings == ["TensorRT engine cache off: TensorRT's version could not be read, so a cached engine "
-                             "could not be told from a stale one (every start builds the engines)"]
+    assert [name for name, _ in plan.providers] == [CUDA, CPU] and plan.engine_folder is None
+    assert plan.notes == [f"{TENSORRT} left out: TensorRT's library (libnvinfer) is not installed"]
 
 
 def test_configured_providers_are_honoured_and_unknown_names_refused(toy_graph, tmp_path):

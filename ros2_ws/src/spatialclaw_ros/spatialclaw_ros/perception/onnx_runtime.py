@@ -6,13 +6,15 @@ two GPU providers, only when a CUDA device is visible. TensorRT engines are tied
 so each graph's engines live in a folder keyed by GPU name, compute capability, TensorRT version, precision, the ONNX
 file's hash and its input shapes: a changed GPU, TensorRT or export never loads a stale engine. A TensorRT version
 known to break a model is left out for that model, and the session's report says so. The GPU and TensorRT are found
-through the CUDA driver and TensorRT's own library (ctypes), so neither torch nor TensorRT's Python package is needed.
+through the CUDA driver and TensorRT's own library (ctypes), so neither torch nor TensorRT's Python package is needed
+(onnxruntime-gpu lists its TensorRT provider whether or not TensorRT is installed: without the library it is left out).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -104,8 +106,11 @@ def detect_gpu(device_id: int = 0) -> GpuIdentity | None:
 
 
 def detect_tensorrt() -> str | None:
-    """The version of the TensorRT library onnxruntime's TensorRT provider loads ("10.3.0"); None if absent."""
-    for library in _NVINFER_LIBRARIES:
+    """The version of the TensorRT library onnxruntime's TensorRT provider loads ("10.3.0"): from the loader's path or
+    NVIDIA's ``tensorrt_libs`` wheel; None if absent."""
+    spec = importlib.util.find_spec("tensorrt_libs")  # found, not imported
+    folders = [Path(folder) for folder in (spec.submodule_search_locations or [])] if spec else []
+    for library in [*_NVINFER_LIBRARIES, *(str(folder / name) for folder in folders for name in _NVINFER_LIBRARIES)]:
         try:
             number = ctypes.CDLL(library).getInferLibVersion()
         except (OSError, AttributeError):
@@ -208,8 +213,8 @@ class EngineKey:
 @dataclass
 class SessionPlan:
     """The providers one graph's session is asked for, and why others were left out: ``warnings`` for what an
-    operator should act on (a configured provider missing, a known-bad TensorRT, no engine cache), ``notes`` for
-    default providers this machine simply lacks."""
+    operator should act on (a configured provider missing, a known-bad TensorRT), ``notes`` for default providers
+    this machine simply lacks."""
 
     providers: list[tuple[str, dict]]
     notes: list[str] = field(default_factory=list)
@@ -240,6 +245,8 @@ def plan_session(onnx_path: Path, runtime: OnnxRuntimeConfig, environment: Runti
             absent.append(f"{name} left out: this onnxruntime build does not have it")
         elif name in GPU_PROVIDERS and environment.gpu is None:
             absent.append(f"{name} left out: no CUDA device {runtime.device_id} is visible")
+        elif name == TENSORRT and environment.tensorrt is None:
+            absent.append(f"{name} left out: TensorRT's library (libnvinfer) is not installed")
         elif name == TENSORRT and (reason := known_bad_tensorrt(family, environment.tensorrt)):
             plan.warnings.append(f"{name} left out: {reason}")
         elif name == TENSORRT:
@@ -255,18 +262,14 @@ def plan_session(onnx_path: Path, runtime: OnnxRuntimeConfig, environment: Runti
 
 def _tensorrt_options(onnx_path: Path, runtime: OnnxRuntimeConfig, environment: RuntimeEnvironment,
                       shapes: Mapping[str, InputShape], plan: SessionPlan) -> dict:
-    options = {"device_id": runtime.device_id, "trt_fp16_enable": runtime.trt_fp16,
-               "trt_max_workspace_size": runtime.trt_workspace_mb << 20, **profile_options(shapes)}
-    if environment.tensorrt is None:
-        plan.warnings.append("TensorRT engine cache off: TensorRT's version could not be read, so a cached engine "
-                             "could not be told from a stale one (every start builds the engines)")
-        return options
     key = EngineKey(environment.gpu, environment.tensorrt, runtime.trt_fp16, onnx_digest(onnx_path), dict(shapes))
     root = Path(runtime.engine_cache_dir) if runtime.engine_cache_dir else default_engine_cache_dir()
     plan.engine_folder = key.folder(root, onnx_path)
     plan.engine_folder.mkdir(parents=True, exist_ok=True)
     (plan.engine_folder / "key.json").write_text(json.dumps(key.manifest(onnx_path), indent=2) + "\n")
-    return {**options, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(plan.engine_folder),
+    return {"device_id": runtime.device_id, "trt_fp16_enable": runtime.trt_fp16,
+            "trt_max_workspace_size": runtime.trt_workspace_mb << 20, **profile_options(shapes),
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(plan.engine_folder),
             "trt_timing_cache_enable": True, "trt_timing_cache_path": str(key.platform_folder(root))}
 
 
