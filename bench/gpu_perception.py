@@ -26,6 +26,7 @@ import contextlib
 import gzip
 import importlib
 import importlib.util
+import inspect
 import json
 import statistics
 import sys
@@ -168,7 +169,8 @@ def da3_case(args, device: torch.device, folder: Path) -> Case:
     if importlib.util.find_spec("onnxscript"):
         onnx = folder / "da3.onnx"
         script.export(model, onnx, views, height, width)
-    net = script.NetworkForward(model.model, "saddle_balanced").to(device).eval()
+    strategy = inspect.signature(type(model).inference).parameters["ref_view_strategy"].default  # as the export
+    net = script.NetworkForward(model.model, strategy).to(device).eval()
     images = torch.randn(views, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
     return Case("da3", net, (images,), ("images",), onnx, "depth-anything-3",
                 {"images": InputShape.static(images.shape)})

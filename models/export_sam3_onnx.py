@@ -183,15 +183,18 @@ def check(model, out: Path, tokenizer: ClipTokenizer) -> dict[str, float]:
     """Largest absolute difference between onnxruntime (CPU) and torch per part output, on ``example_inputs``."""
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False  # one part's session at a time, memory returned after it (full size: GBs)
     with device_mode("cpu"), torch.no_grad():
         inputs = example_inputs(model, tokenizer)
         differences = {}
         for name, part in PARTS.items():
-            expected = WRAPPERS[name](model).eval()(*inputs[name])
-            session = onnxruntime.InferenceSession(str(out / part.file), providers=["CPUExecutionProvider"])
+            expected = [t.numpy() for t in WRAPPERS[name](model).eval()(*inputs[name])]
+            session = onnxruntime.InferenceSession(str(out / part.file), options, providers=["CPUExecutionProvider"])
             got = session.run(None, {n: t.numpy() for n, t in zip(part.inputs, inputs[name])})
+            del session
             for output, actual, reference in zip(part.outputs, got, expected):
-                difference = np.abs(actual.astype(np.float64) - reference.numpy().astype(np.float64))
+                difference = np.abs(actual.astype(np.float64) - reference.astype(np.float64))
                 differences[f"{name}.{output}"] = float(difference.max())
     return differences
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -227,12 +229,14 @@ def test_a_kernel_cell_segments_counts_and_tracks_through_the_host_service(onnx_
 
 
 @pytest.mark.skipif(os.environ.get("SPATIALCLAW_SLOW") != "1", reason="exports the full 840 M-parameter SAM 3 "
-                    "(about 3.4 GB of graphs, 10 GB of memory, minutes on CPU); set SPATIALCLAW_SLOW=1")
+                    "(3.4 GB of graphs, about 7 minutes and up to 9 GB of memory on 2 CPU cores); set SPATIALCLAW_SLOW=1")
 def test_the_full_size_model_exports_and_matches_torch(script, clip_bpe_path, tmp_path):
-    assert script.main(["--random-weights", "--out", str(tmp_path)]) == 0
+    # The export in its own process, so that its memory is gone before the check builds the model again.
+    subprocess.run([sys.executable, script.__file__, "--random-weights", "--out", str(tmp_path)], check=True)
     spec = SAM3OnnxSpec.load(tmp_path / SIDECAR)
     assert (spec.model, spec.num_queries, spec.shapes["fpn_2"]) == ("sam3", 200, [1, 256, 72, 72])
     torch.manual_seed(script.RANDOM_WEIGHTS_SEED)
-    model = build_model(clip_bpe_path)
-    differences = script.check(model, tmp_path, ClipTokenizer(clip_bpe_path, 32))
-    assert max(differences.values()) < 1e-2, differences
+    differences = script.check(build_model(clip_bpe_path), tmp_path, ClipTokenizer(clip_bpe_path, 32))
+    # Measured: image features <= 1.2e-5, text features 2.3e-6, scores 9e-8, boxes 2.4e-7, grounding mask logits
+    # 1.2e-4, interactive mask logits 3e-7, iou 0.
+    assert max(differences.values()) < 1e-3, differences
