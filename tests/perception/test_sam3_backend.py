@@ -26,7 +26,7 @@ from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE, segmentati
 from spatialclaw_ros.perception.sam3 import (BPE_FILE, CHECKPOINT_PREFIXES, SAM3Model, build_model,  # noqa: E402
                                              checkpoint_state, load_checkpoint)
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
-from sam3_cell import chair_box, expected_lines, run_chair_cell  # noqa: E402
+from sam3_shared import chair_box, check_encoder_caches, expected_lines, run_chair_cell  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +89,7 @@ def test_box_and_points_select_one_object_as_the_interactive_predictor_does(sam3
 
 def test_encoders_run_once_per_image_and_per_phrase(clip_bpe_path, sam3_scene):
     torch.manual_seed(0)
-    model = SAM3Model(build_model(clip_bpe_path, tiny=True))
-    first, second = sam3_scene[2].frames[0].rgb, sam3_scene[2].frames[1].rgb
-    for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
-                   PointPrompt(((20.0, 20.0),), (1,))):
-        model.segment(first, prompt)
-    assert model.encoder_runs == {"image": 1, "text": 2}
-    model.segment(second, TextPrompt("table"))
-    model.segment(first.copy(), TextPrompt("chair"))  # same pixels, another array: still cached
-    assert model.encoder_runs == {"image": 2, "text": 2}
+    check_encoder_caches(SAM3Model(build_model(clip_bpe_path, tiny=True)), sam3_scene)
 
 
 def test_checkpoint_in_the_official_layout_loads(clip_bpe_path, sam3, tmp_path):

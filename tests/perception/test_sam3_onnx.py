@@ -35,7 +35,7 @@ from spatialclaw_ros.perception.sam3_onnx import (PARTS, SIDECAR, SAM3OnnxModel,
                                                   fill_small_holes, preprocess, resize_logits)
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
 from onnx_exports import load_script  # noqa: E402
-from sam3_cell import expected_lines, run_chair_cell  # noqa: E402
+from sam3_shared import check_encoder_caches, expected_lines, run_chair_cell  # noqa: E402
 
 CPU = OnnxRuntimeConfig(providers="CPUExecutionProvider")
 PROMPTS = [TextPrompt("chair", 0.0), BoxPrompt((30.0, 40.0, 90.0, 110.0)),
@@ -191,15 +191,7 @@ def test_whole_segmentations_agree_with_sam3(sam3, onnx_model, sam3_scene):
 
 
 def test_encoders_run_once_per_image_and_per_phrase(sam3_onnx_dir, sam3_scene):
-    model = SAM3OnnxModel(sam3_onnx_dir, CPU)
-    first, second = sam3_scene[2].frames[0].rgb, sam3_scene[2].frames[1].rgb
-    for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
-                   PointPrompt(((20.0, 20.0),), (1,))):
-        model.segment(first, prompt)
-    assert model.encoder_runs == {"image": 1, "text": 2}
-    model.segment(second, TextPrompt("table"))
-    model.segment(first.copy(), TextPrompt("chair"))
-    assert model.encoder_runs == {"image": 2, "text": 2}
+    check_encoder_caches(SAM3OnnxModel(sam3_onnx_dir, CPU), sam3_scene)
 
 
 def test_prompts_outside_the_export_are_refused(onnx_model, sam3_scene):
@@ -229,7 +221,8 @@ def test_a_kernel_cell_segments_counts_and_tracks_through_the_host_service(onnx_
 
 
 @pytest.mark.skipif(os.environ.get("SPATIALCLAW_SLOW") != "1", reason="exports the full 840 M-parameter SAM 3 "
-                    "(3.4 GB of graphs, about 7 minutes and up to 9 GB of memory on 2 CPU cores); set SPATIALCLAW_SLOW=1")
+                    "(3.4 GB of graphs, about 7 minutes and up to 9 GB of memory on 2 CPU cores); "
+                    "set SPATIALCLAW_SLOW=1")
 def test_the_full_size_model_exports_and_matches_torch(script, clip_bpe_path, tmp_path):
     # The export in its own process, so that its memory is gone before the check builds the model again.
     subprocess.run([sys.executable, script.__file__, "--random-weights", "--out", str(tmp_path)], check=True)

@@ -1,5 +1,6 @@
-"""The kernel cell both SAM 3 backends' tests run through their host service: segment the chair by its box in one
-frame, count chairs in two, follow the box through all three (``sam3_scene`` in conftest.py)."""
+"""What both SAM 3 backends' tests (``sam3``, ``sam3-onnx``) check alike on ``sam3_scene`` (conftest.py): the encoder
+caches, and a kernel cell through their host service that segments the chair by its box in one frame, counts chairs
+in two and follows the box through all three."""
 
 from __future__ import annotations
 
@@ -9,8 +10,21 @@ from spatialclaw_ros.config import KernelConfig
 from spatialclaw_ros.kernel.host import HostHandler
 from spatialclaw_ros.kernel.pool import KernelPool
 from spatialclaw_ros.kernel.results import CellResult
-from spatialclaw_ros.perception.backends import BackendChoice, BoxPrompt, TextPrompt
+from spatialclaw_ros.perception.backends import BackendChoice, BoxPrompt, PointPrompt, TextPrompt
 from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE
+
+
+def check_encoder_caches(model, sam3_scene) -> None:
+    """``model`` (a fresh SAM3Model or SAM3OnnxModel) runs its image encoder once per image content and its text
+    encoder once per phrase, whatever the prompts."""
+    first, second = sam3_scene[2].frames[0].rgb, sam3_scene[2].frames[1].rgb
+    for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
+                   PointPrompt(((20.0, 20.0),), (1,))):
+        model.segment(first, prompt)
+    assert model.encoder_runs == {"image": 1, "text": 2}
+    model.segment(second, TextPrompt("table"))
+    model.segment(first.copy(), TextPrompt("chair"))  # same pixels, another array: still cached
+    assert model.encoder_runs == {"image": 2, "text": 2}
 
 
 def chair_box(sam3_scene) -> list[int]:
