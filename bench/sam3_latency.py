@@ -5,8 +5,9 @@ weights) on one 640x480 frame of the synthetic living room: the first text promp
 encoders run), the same phrase again (both cached), a new phrase (text encoder only), a box prompt and a
 point prompt (interactive head only). Prints the median of --repeats runs of each, in seconds.
 
-Usage (repo root, venv active): python bench/sam3_latency.py [--full] [--device cpu|cuda] [--repeats 3]
-(--full: the 840 M-parameter model, about 5 GB; default: the tiny test configuration.)
+Usage (repo root, venv active): python bench/sam3_latency.py [--full] [--device cpu|cuda] [--repeats 3] [--onnx DIR]
+(--full: the 840 M-parameter model, about 5 GB; default: the tiny test configuration. --onnx DIR: the sam3-onnx
+backend on an export folder from models/export_sam3_onnx.py instead, its providers from perception.onnx defaults.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from spatialclaw_ros.perception.backends import BoxPrompt, PointPrompt, TextPrompt
 from spatialclaw_ros.perception.cache import PerceptionCache
 from spatialclaw_ros.perception.sam3 import SAM3Model, build_model, default_bpe_path
+from spatialclaw_ros.perception.sam3_onnx import SAM3OnnxModel
 from spatialclaw_ros.scenes.generator import living_room
 from spatialclaw_ros.scenes.render import render_scene
 
@@ -35,10 +37,14 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="the full-size model instead of the tiny configuration")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--onnx", help="an export folder: time the sam3-onnx backend on it instead")
     args = parser.parse_args()
     torch.manual_seed(0)
     started = time.perf_counter()
-    model = SAM3Model(build_model(default_bpe_path(), args.device, tiny=not args.full), args.device)
+    if args.onnx:
+        model = SAM3OnnxModel(args.onnx)
+    else:
+        model = SAM3Model(build_model(default_bpe_path(), args.device, tiny=not args.full), args.device)
     build_s = time.perf_counter() - started
     rgb = render_scene(living_room(n_frames=1, width=640, height=480))[0].frame.rgb
     rows: dict[str, list[float]] = {}
@@ -53,10 +59,15 @@ def main() -> int:
         }
         for name, step in steps.items():
             rows.setdefault(name, []).append(timed(step))
-    size = "full" if args.full else "tiny"
-    parameters = sum(p.numel() for p in model.model.parameters()) / 1e6
-    print(f"SAM 3 {size} ({parameters:.0f} M parameters, random weights) on {args.device}, 640x480 frame, "
-          f"median of {args.repeats}; build {build_s:.1f} s")
+    if args.onnx:
+        spec = model.spec
+        print(f"sam3-onnx, {spec.model} export ({'random' if spec.random_weights else 'real'} weights) on "
+              f"{model.provider}, 640x480 frame, median of {args.repeats}; sessions {build_s:.1f} s")
+    else:
+        size = "full" if args.full else "tiny"
+        parameters = sum(p.numel() for p in model.model.parameters()) / 1e6
+        print(f"SAM 3 {size} ({parameters:.0f} M parameters, random weights) on {args.device}, 640x480 frame, "
+              f"median of {args.repeats}; build {build_s:.1f} s")
     for name, seconds in rows.items():
         print(f"{name:<55} {statistics.median(seconds):8.3f} s")
     return 0

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +21,7 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 import torch  # noqa: E402
 
+from spatialclaw_ros.config import OnnxRuntimeConfig  # noqa: E402
 from spatialclaw_ros.frames import FrameSet  # noqa: E402
 from spatialclaw_ros.kernel.host import HostRequest  # noqa: E402
 from spatialclaw_ros.perception.da3 import DA3Backend  # noqa: E402
@@ -32,10 +30,10 @@ from spatialclaw_ros.perception.da3_onnx import (INPUT_NAME, DA3OnnxBackend, DA3
 from spatialclaw_ros.perception.model_service import SERVICE, reconstruction_from_reply, reconstruction_handler  # noqa: E402
 from spatialclaw_ros.scenes.generator import living_room  # noqa: E402
 from spatialclaw_ros.scenes.render import render_scene  # noqa: E402
-
-EXPORT_SCRIPT = Path(__file__).resolve().parents[2] / "models" / "export_da3_onnx.py"
-PROCESS_RES = 112  # 160x120 frames are processed at 112x84
-VIEWS, HEIGHT, WIDTH = 2, 84, 112
+from onnx_exports import DA3_HEIGHT as HEIGHT  # noqa: E402
+from onnx_exports import DA3_PROCESS_RES as PROCESS_RES  # noqa: E402  (160x120 frames are processed at 112x84)
+from onnx_exports import DA3_VIEWS as VIEWS  # noqa: E402
+from onnx_exports import DA3_WIDTH as WIDTH  # noqa: E402
 
 
 def _frames(width: int, height: int):
@@ -48,34 +46,13 @@ def frames():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    # Seeded like test_da3_backend: with this seed the random model's camera path runs the same way as TF's.
-    torch.manual_seed(4)
-    directory = tmp_path_factory.mktemp("da3-small")
-    DA3Backend(allow_random_weights=True, process_res=PROCESS_RES).model.save_pretrained(str(directory))
-    return directory
+def onnx_backend(da3_onnx_path):
+    return DA3OnnxBackend(da3_onnx_path, OnnxRuntimeConfig(providers="CPUExecutionProvider"))
 
 
 @pytest.fixture(scope="module")
-def onnx_path(model_dir, tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("export_da3_onnx", EXPORT_SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
-    out = tmp_path_factory.mktemp("onnx") / "da3-small.onnx"
-    assert script.main(["--model-dir", str(model_dir), "--out", str(out), "--views", str(VIEWS),
-                        "--height", str(HEIGHT), "--width", str(WIDTH)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def onnx_backend(onnx_path):
-    return DA3OnnxBackend(onnx_path, ["CPUExecutionProvider"])
-
-
-@pytest.fixture(scope="module")
-def torch_backend(model_dir):
-    return DA3Backend(str(model_dir), process_res=PROCESS_RES)
+def torch_backend(da3_model_dir):
+    return DA3Backend(str(da3_model_dir), process_res=PROCESS_RES)
 
 
 @pytest.fixture(scope="module")
@@ -100,17 +77,17 @@ def float32(torch_backend, frames):
         del model.forward
 
 
-def test_the_sidecar_and_graph_record_the_static_export(onnx_path, onnx_backend):
+def test_the_sidecar_and_graph_record_the_static_export(da3_onnx_path, onnx_backend):
     from depth_anything_3.utils.io.input_processor import InputProcessor
 
-    spec = DA3OnnxSpec.load(sidecar_path(onnx_path))
+    spec = DA3OnnxSpec.load(sidecar_path(da3_onnx_path))
     assert spec == onnx_backend.spec
     assert (spec.views, spec.height, spec.width, spec.process_res) == (VIEWS, HEIGHT, WIDTH, PROCESS_RES)
     assert (spec.process_res_method, spec.patch_size, spec.ref_view_strategy) == ("upper_bound_resize", 14,
                                                                                   "saddle_balanced")
     assert spec.mean == tuple(InputProcessor.NORMALIZE.mean) and spec.std == tuple(InputProcessor.NORMALIZE.std)
     assert (spec.model_name, spec.package_version) == ("da3-small", importlib.metadata.version("depth-anything-3"))
-    graph = onnx.load(str(onnx_path), load_external_data=False)
+    graph = onnx.load(str(da3_onnx_path), load_external_data=False)
     assert [o.version for o in graph.opset_import if o.domain == ""] == [spec.opset] and spec.opset >= 17
     (image_input,) = graph.graph.input
     assert image_input.name == INPUT_NAME
@@ -184,7 +161,8 @@ def test_frames_that_do_not_fit_the_export_are_refused_saying_how_to_export(onnx
 def test_a_path_without_an_export_is_refused(tmp_path):
     (tmp_path / "lonely.onnx").write_bytes(b"")
     for path in ("", tmp_path / "lonely.onnx", tmp_path / "model.pt"):
-        with pytest.raises(ValueError, match="needs a FILE.onnx written by models/export_da3_onnx.py"):
+        with pytest.raises(ValueError, match="needs perception.da3_onnx.onnx_path: a FILE.onnx written by "
+                                             "models/export_da3_onnx.py"):
             DA3OnnxBackend(path)
 
 

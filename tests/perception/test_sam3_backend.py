@@ -18,40 +18,21 @@ if importlib.util.find_spec("sam3") is None:  # importing it first needs torch_c
     pytest.skip("the sam3 package is not installed (scripts/install.sh --with-models)", allow_module_level=True)
 import torch  # noqa: E402
 
-from spatialclaw_ros.config import KernelConfig  # noqa: E402
 from spatialclaw_ros.kernel.host import HostError, HostReply, HostRequest  # noqa: E402
-from spatialclaw_ros.kernel.pool import KernelPool  # noqa: E402
 from spatialclaw_ros.kernel.results import CellStatus  # noqa: E402
-from spatialclaw_ros.perception.backends import (BackendChoice, BoxPrompt, PointPrompt, TextPrompt,  # noqa: E402
+from spatialclaw_ros.perception.backends import (BoxPrompt, PointPrompt, TextPrompt,  # noqa: E402
                                                  prompt_from_payload, prompt_payload)
 from spatialclaw_ros.perception.model_service import SEGMENT_SERVICE, segmentation_handler  # noqa: E402
 from spatialclaw_ros.perception.sam3 import (BPE_FILE, CHECKPOINT_PREFIXES, SAM3Model, build_model,  # noqa: E402
-                                             checkpoint_state, default_bpe_path, load_checkpoint)
+                                             checkpoint_state, load_checkpoint)
 from spatialclaw_ros.perception.torch_compat import device_mode  # noqa: E402
-from spatialclaw_ros.scenes.generator import living_room  # noqa: E402
-from spatialclaw_ros.scenes.render import frame_set, render_scene  # noqa: E402
+from sam3_shared import chair_box, check_encoder_caches, expected_lines, run_chair_cell  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bpe_path():
-    """The real CLIP vocabulary SAM 3's tokenizer reads, from open_clip_torch (installed by scripts/install.sh)."""
-    path = default_bpe_path()
-    if not path:
-        pytest.skip("open_clip_torch (the tokenizer's vocabulary) is not installed")
-    return path
-
-
-@pytest.fixture(scope="module")
-def sam3(bpe_path):
+def sam3(clip_bpe_path):
     torch.manual_seed(0)
-    return SAM3Model(build_model(bpe_path, tiny=True))
-
-
-@pytest.fixture(scope="module")
-def scene():
-    scene = living_room(n_frames=3, width=160, height=120)
-    rendered = render_scene(scene)
-    return scene, rendered, frame_set(scene, rendered)
+    return SAM3Model(build_model(clip_bpe_path, tiny=True))
 
 
 def reference_text(model: SAM3Model, rgb: np.ndarray, phrase: str, threshold: float) -> dict:
@@ -70,8 +51,8 @@ def reference_state(model: SAM3Model, rgb: np.ndarray) -> dict:
         return Sam3Processor(model.model, device="cpu").set_image(torch.from_numpy(rgb).permute(2, 0, 1))
 
 
-def test_text_prompt_gives_every_instance_the_reference_pipeline_keeps(sam3, scene):
-    rgb = scene[2].frames[0].rgb
+def test_text_prompt_gives_every_instance_the_reference_pipeline_keeps(sam3, sam3_scene):
+    rgb = sam3_scene[2].frames[0].rgb
     everything = sam3.segment(rgb, TextPrompt("chair", 0.0))
     scores = [s.score for s in everything]
     assert len(everything) == 20 and scores == sorted(scores, reverse=True)  # the tiny decoder's 20 queries
@@ -86,8 +67,8 @@ def test_text_prompt_gives_every_instance_the_reference_pipeline_keeps(sam3, sce
         assert np.array_equal(segment.mask, expected[0].numpy())
 
 
-def test_box_and_points_select_one_object_as_the_interactive_predictor_does(sam3, scene):
-    rgb = scene[2].frames[0].rgb
+def test_box_and_points_select_one_object_as_the_interactive_predictor_does(sam3, sam3_scene):
+    rgb = sam3_scene[2].frames[0].rgb
     state = reference_state(sam3, rgb)
     box = (30.0, 40.0, 90.0, 110.0)
     with device_mode("cpu"):
@@ -106,20 +87,12 @@ def test_box_and_points_select_one_object_as_the_interactive_predictor_does(sam3
         sam3.segment(rgb, PointPrompt(((10.0, 10.0),), (0,)))
 
 
-def test_encoders_run_once_per_image_and_per_phrase(bpe_path, scene):
+def test_encoders_run_once_per_image_and_per_phrase(clip_bpe_path, sam3_scene):
     torch.manual_seed(0)
-    model = SAM3Model(build_model(bpe_path, tiny=True))
-    first, second = scene[2].frames[0].rgb, scene[2].frames[1].rgb
-    for prompt in (TextPrompt("chair"), TextPrompt("chair", 0.1), TextPrompt("table"), BoxPrompt((10, 10, 50, 50)),
-                   PointPrompt(((20.0, 20.0),), (1,))):
-        model.segment(first, prompt)
-    assert model.encoder_runs == {"image": 1, "text": 2}
-    model.segment(second, TextPrompt("table"))
-    model.segment(first.copy(), TextPrompt("chair"))  # same pixels, another array: still cached
-    assert model.encoder_runs == {"image": 2, "text": 2}
+    check_encoder_caches(SAM3Model(build_model(clip_bpe_path, tiny=True)), sam3_scene)
 
 
-def test_checkpoint_in_the_official_layout_loads(bpe_path, sam3, tmp_path):
+def test_checkpoint_in_the_official_layout_loads(clip_bpe_path, sam3, tmp_path):
     tracker = CHECKPOINT_PREFIXES["tracker."]
     official = {("tracker." + k[len(tracker):] if k.startswith(tracker) else "detector." + k): v
                 for k, v in sam3.model.state_dict().items()}
@@ -128,7 +101,7 @@ def test_checkpoint_in_the_official_layout_loads(bpe_path, sam3, tmp_path):
     path = tmp_path / "sam3.pt"
     torch.save({"model": official}, path)
     torch.manual_seed(1)
-    fresh = build_model(bpe_path, tiny=True)
+    fresh = build_model(clip_bpe_path, tiny=True)
     name = "backbone.language_backbone.encoder.positional_embedding"
     assert not torch.equal(fresh.state_dict()[name], sam3.model.state_dict()[name])
     load_checkpoint(fresh, str(path))
@@ -139,23 +112,23 @@ def test_checkpoint_in_the_official_layout_loads(bpe_path, sam3, tmp_path):
         load_checkpoint(fresh, str(tmp_path / "other.pt"))
 
 
-def test_the_tokenizer_reads_the_real_vocabulary(sam3, bpe_path):
+def test_the_tokenizer_reads_the_real_vocabulary(sam3, clip_bpe_path):
     tokenizer = sam3.model.backbone.language_backbone.tokenizer
-    assert bpe_path.endswith(BPE_FILE) and tokenizer.vocab_size == 49408  # CLIP's, as the text encoder expects
+    assert clip_bpe_path.endswith(BPE_FILE) and tokenizer.vocab_size == 49408  # CLIP's, as the text encoder expects
     tokens = tokenizer(["red chair", "chair"], context_length=32)
     assert tokens.shape == (2, 32) and tokens[0, 0] == tokenizer.sot_token_id
     assert (tokens[0] != 0).sum() == 4 and (tokens[1] != 0).sum() == 3  # <start> red chair <end>, <start> chair <end>
 
 
-def test_loading_without_local_files_says_which_setting_is_missing(bpe_path):
+def test_loading_without_local_files_says_which_setting_is_missing(clip_bpe_path):
     with pytest.raises(ValueError, match="needs perception.sam3.checkpoint: a local file"):
-        SAM3Model.load("", bpe_path)
+        SAM3Model.load("", clip_bpe_path)
     with pytest.raises(ValueError, match="needs perception.sam3.bpe_path"):
-        SAM3Model.load(bpe_path, "/no/such/bpe.txt.gz")
+        SAM3Model.load(clip_bpe_path, "/no/such/bpe.txt.gz")
 
 
-def test_host_service_round_trip_and_refusals(sam3, scene):
-    rgb = scene[2].frames[0].rgb
+def test_host_service_round_trip_and_refusals(sam3, sam3_scene):
+    rgb = sam3_scene[2].frames[0].rgb
     handler = segmentation_handler(sam3)
     reply = handler(HostRequest(SEGMENT_SERVICE, {"prompt": prompt_payload(BoxPrompt((30, 40, 90, 110)))},
                                 {"image": rgb}))
@@ -174,8 +147,7 @@ def test_host_service_round_trip_and_refusals(sam3, scene):
                             {"image": rgb}))
 
 
-def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, scene):
-    scene_, rendered, frames = scene
+def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, sam3_scene):
     handler = segmentation_handler(sam3)
     requests: list[dict] = []
 
@@ -183,28 +155,14 @@ def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, s
         requests.append(request.payload["prompt"])
         return handler(request)
 
-    rows, cols = np.nonzero(rendered[1].instance == scene_.object("chair").instance_id)
-    box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
-    code = (
-        f"m = tools.SAM3.segment_image_by_box(InputImages[1], {box}, label='chair')\n"
-        "print(tools.SAM3.backend, m.source, m.labels, m.masks.shape, int(m.get_mask(1).sum()))\n"
-        "print(tools.SAM3.is_object_exist(InputImages[:2], 'chair')['counts'])\n"
-        f"v = tools.SAM3.segment_video_by_box({box}, labels=['chair'], prompt_frame_idx=1)\n"
-        "print(v.frame_indices, v.masks.shape)\n"
-    )
-    with KernelPool(KernelConfig(pool_size=1)) as pool, pool.session(
-            frames, {SEGMENT_SERVICE: recording}, backends=BackendChoice("sensor", "sam3")) as session:
-        result = session.execute(code, timeout_s=600)
+    result = run_chair_cell(sam3_scene, recording, "sam3")
     assert result.status == CellStatus.OK, result.error
-    [direct] = sam3.segment(frames.frames[1].rgb, BoxPrompt(tuple(float(v) for v in box)))
-    counts = [len(sam3.segment(f.rgb, TextPrompt("chair"))) for f in frames.frames[:2]]
-    lines = result.stdout.splitlines()
-    assert lines[0] == f"sam3 sam3 ['chair'] (1, 1, 120, 160) {int(direct.mask.sum())}"
-    assert lines[1] == str(counts)
-    assert lines[2] == "[0, 1, 2] (3, 1, 120, 160)"
+    assert result.stdout.splitlines() == expected_lines(sam3_scene, sam3, "sam3")
+    box = chair_box(sam3_scene)
     assert prompt_from_payload(requests[0]) == BoxPrompt(tuple(float(v) for v in box))
     follow_ups = requests[3:]  # after the image prompt and two counts (the video's prompt-frame box is cached)
     assert all(p["type"] == "box" for p in follow_ups)
+    [direct] = sam3.segment(sam3_scene[2].frames[1].rgb, BoxPrompt(tuple(float(v) for v in box)))
     if direct.mask.any():  # tracking re-prompts the neighbours with a box and the seeds that lie inside it
         assert follow_ups
         for prompt in follow_ups:
@@ -214,10 +172,10 @@ def test_kernel_cell_segments_counts_and_tracks_through_the_host_service(sam3, s
 
 @pytest.mark.skipif(os.environ.get("SPATIALCLAW_SLOW") != "1", reason="builds the full 840 M-parameter SAM 3 "
                     "(about 5 GB, a minute or more on CPU); set SPATIALCLAW_SLOW=1")
-def test_full_size_model_builds_and_segments(bpe_path, scene):
-    model = SAM3Model(build_model(bpe_path))
+def test_full_size_model_builds_and_segments(clip_bpe_path, sam3_scene):
+    model = SAM3Model(build_model(clip_bpe_path))
     assert sum(p.numel() for p in model.model.parameters()) > 800e6
-    rgb = scene[2].frames[0].rgb
+    rgb = sam3_scene[2].frames[0].rgb
     [segment] = model.segment(rgb, BoxPrompt((30.0, 40.0, 90.0, 110.0)))
     assert segment.mask.shape == (120, 160)
     assert all(s.mask.shape == (120, 160) for s in model.segment(rgb, TextPrompt("chair", 0.0)))

@@ -199,8 +199,6 @@ class DA3OnnxConfig:
 
     onnx_path: str = setting("", "FILE.onnx from models/export_da3_onnx.py (FILE.onnx.data and FILE.json beside "
                                  "it); required for da3-onnx", read_only=True)
-    providers: str = setting("", "comma-separated onnxruntime providers, first preferred; empty = CUDA where "
-                                 "available, then CPU", read_only=True)
 
 
 @dataclass
@@ -215,8 +213,35 @@ class SAM3Config:
                             low=0, high=1_048_576, read_only=True)
 
 
+@dataclass
+class SAM3OnnxConfig:
+    """SAM 3 exported in parts (``perception.segmentation: sam3-onnx``); it runs in the parent process."""
+
+    export_dir: str = setting("", "the folder models/export_sam3_onnx.py wrote (four .onnx parts and sam3_onnx.json); "
+                                  "required for sam3-onnx", read_only=True)
+    bpe_path: str = setting("", "the tokenizer's bpe_simple_vocab_16e6.txt.gz; empty = open_clip_torch's copy",
+                            read_only=True)
+    cache_mb: int = setting(1024, "encoder outputs kept: about 130 MB per image (fp32), under 1 MB per phrase",
+                            low=0, high=1_048_576, read_only=True)
+
+
+@dataclass
+class OnnxRuntimeConfig:
+    """How the ONNX backends (da3-onnx, sam3-onnx) run: onnxruntime's providers and TensorRT's engine caches."""
+
+    providers: str = setting("", "comma-separated onnxruntime providers, first preferred; empty = TensorRT, CUDA, "
+                                 "CPU: those this onnxruntime has (TensorRT and CUDA only with a GPU)", read_only=True)
+    device_id: int = setting(0, "the CUDA device TensorRT and CUDA run on", low=0, high=63, read_only=True)
+    trt_fp16: bool = setting(True, "TensorRT builds FP16 engines", read_only=True)
+    trt_workspace_mb: int = setting(4096, "TensorRT's builder workspace, in MB", low=64, high=1_048_576,
+                                    read_only=True)
+    engine_cache_dir: str = setting("", "TensorRT engine and timing caches, a folder per GPU, compute capability, "
+                                        "TensorRT version, ONNX file hash and input shapes; empty = "
+                                        "$XDG_CACHE_HOME/spatialclaw/engines", read_only=True)
+
+
 RECONSTRUCTION_BACKENDS = ("sensor", "da3", "da3-onnx")
-SEGMENTATION_BACKENDS = ("classical", "sam3")
+SEGMENTATION_BACKENDS = ("classical", "sam3", "sam3-onnx")
 
 
 @dataclass
@@ -226,11 +251,15 @@ class PerceptionConfig:
     reconstruction: str = setting("sensor", "sensor: measured depth + CameraInfo + TF | da3: Depth Anything 3 | "
                                             "da3-onnx: its ONNX export", choices=RECONSTRUCTION_BACKENDS,
                                   read_only=True)
-    segmentation: str = setting("classical", "classical: weight-free GrabCut refined with depth | sam3: SAM 3",
-                                choices=SEGMENTATION_BACKENDS, read_only=True)
+    segmentation: str = setting("classical", "classical: weight-free GrabCut refined with depth | sam3: SAM 3 | "
+                                             "sam3-onnx: its ONNX export", choices=SEGMENTATION_BACKENDS,
+                                read_only=True)
     da3: DA3Config = section(DA3Config, "Depth Anything 3 (torch)")
     da3_onnx: DA3OnnxConfig = section(DA3OnnxConfig, "Depth Anything 3 (onnxruntime)")
     sam3: SAM3Config = section(SAM3Config, "SAM 3 (torch)")
+    sam3_onnx: SAM3OnnxConfig = section(SAM3OnnxConfig, "SAM 3 (onnxruntime)")
+    onnx: OnnxRuntimeConfig = section(OnnxRuntimeConfig, "onnxruntime providers and TensorRT engines of the ONNX "
+                                                         "backends")
 
 
 @dataclass

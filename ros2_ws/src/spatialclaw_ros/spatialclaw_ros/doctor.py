@@ -139,10 +139,33 @@ def check_perception(config: Config) -> Check:
 
         needed += [("perception.sam3.checkpoint", perception.sam3.checkpoint, Path.is_file),
                    ("perception.sam3.bpe_path", perception.sam3.bpe_path or default_bpe_path(), Path.is_file)]
+    if perception.segmentation == "sam3-onnx":
+        from .perception.sam3 import default_bpe_path
+        from .perception.sam3_onnx import SIDECAR
+
+        export_dir = perception.sam3_onnx.export_dir
+        needed += [("perception.sam3_onnx.export_dir", export_dir and str(Path(export_dir) / SIDECAR),
+                    Path.is_file),
+                   ("perception.sam3_onnx.bpe_path", perception.sam3_onnx.bpe_path or default_bpe_path(), Path.is_file)]
     missing = [f"{key} {value!r} not found" for key, value, exists in needed if not (value and exists(Path(value)))]
     if missing:
         return Check("perception", False, f"{chosen}: {'; '.join(missing)} (see models/README.md)")
     return Check("perception", True, chosen + (": model files found" if needed else ": no model files needed"))
+
+
+def check_perception_providers(config: Config) -> list[Check]:
+    """Load the configured model backends as the node's configure step does (engines built or loaded, graphs run
+    once) and say what each really runs on; nothing for weight-free backends."""
+    from .perception.service import NO_MODEL, PerceptionService
+
+    with PerceptionService(config.perception) as service:
+        try:
+            service.load()
+        except Exception as error:  # a backend that cannot load is what this reports
+            return [Check("perception models", False, f"{type(error).__name__}: {error}")]
+        return [Check(f"perception {status.kind} {status.name}", status.loaded,
+                      f"runs on {status.provider}" + (f"; {status.detail}" if status.detail else ""))
+                for status in service.report() if status.provider != NO_MODEL]
 
 
 def check_packages() -> list[Check]:
@@ -169,5 +192,6 @@ def run_checks(config: Config) -> list[Check]:
     """Every check, in report order."""
     checks = (("model endpoint", True, lambda: check_endpoint(config)), ("kernel", True, lambda: check_kernel(config)),
               ("GPU", False, check_gpu), ("perception", False, lambda: check_perception(config)),
+              ("perception providers", False, lambda: check_perception_providers(config)),
               ("perception backends", False, check_backends), ("packages", False, check_packages))
     return [line for name, required, check in checks for line in guarded(name, required, check)]

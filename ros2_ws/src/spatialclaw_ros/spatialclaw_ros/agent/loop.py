@@ -28,7 +28,7 @@ from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
 from ..llm.vision import ImageEncoding
 from ..perception.backends import BackendChoice
-from ..perception.model_service import host_handlers
+from ..perception.service import PerceptionService
 from ..session_log.log import MB, SessionLog
 from .context import CallContext, ContextReport, Entry, History, ImageBlock, TextBlock
 from .cost import CostLedger, Measured, MeteredModel, measure_messages
@@ -116,6 +116,7 @@ class QuestionRun:
         self.config = agent.config
         self.model = agent.model
         self.pool = agent.pool
+        self.perception = agent.perception
         self.question = question
         self.frames = frames
         self.choices = list(choices)
@@ -257,10 +258,9 @@ class QuestionRun:
         vlm = VlmService(self.metered, self.log, self.token, image_max_side=agent_config.image_max_side,
                          on_reply=self.add_usage, limits=agent_config.vlm)
         try:
-            perception = host_handlers(self.config.perception, self.frames)
+            perception = self.perception.handlers(self.frames)
         except (ImportError, ValueError) as error:
-            raise AgentFailure(ErrorCode.INVALID_INPUT,
-                               f"perception backend '{self.config.perception.reconstruction}': {error}") from error
+            raise AgentFailure(ErrorCode.INVALID_INPUT, f"perception: {error}") from error
         handlers = {**vlm.handlers(), ANSWER_SERVICE: self.check_returned_answer, **self.timed(perception)}
         with _kernel_failures():
             session = self.pool.session(self.frames, handlers, image_max_side=agent_config.image_max_side,
@@ -382,12 +382,16 @@ class QuestionRun:
 class Agent:
     """Answers spatial questions about frames with a model writing cells into a sandboxed kernel."""
 
-    def __init__(self, config: Config, *, model: ChatModel | None = None, pool: KernelPool | None = None) -> None:
+    def __init__(self, config: Config, *, model: ChatModel | None = None, pool: KernelPool | None = None,
+                 perception: PerceptionService | None = None) -> None:
         self.config = config
         self._owns_model = model is None
         self._owns_pool = pool is None
+        self._owns_perception = perception is None
         self.model = model if model is not None else ChatModel(config.model)
         self.pool = pool if pool is not None else KernelPool(config.kernel)
+        #: The model perception backends; one created here loads on the first question that needs it.
+        self.perception = perception if perception is not None else PerceptionService(config.perception)
 
     def __enter__(self) -> "Agent":
         return self
@@ -403,8 +407,10 @@ class Agent:
                            session_dir=session_dir, max_steps=max_steps, deadline_s=deadline_s).run()
 
     def close(self) -> None:
-        """Close the model client and kernel pool this agent created (not ones passed in)."""
+        """Close the model client, kernel pool and perception models this agent created (not ones passed in)."""
         if self._owns_pool:
             self.pool.close()
         if self._owns_model:
             self.model.close()
+        if self._owns_perception:
+            self.perception.close()

@@ -30,6 +30,7 @@ RECONSTRUCTION_BACKENDS: dict[str, str] = {
 SEGMENTATION_BACKENDS: dict[str, str] = {
     "classical": "spatialclaw_ros.perception.classical:ClassicalSegmenter",
     "sam3": "spatialclaw_ros.perception.model_service:HostSegmenter",  # the model runs in the parent
+    "sam3-onnx": "spatialclaw_ros.perception.model_service:HostSegmenter",  # likewise
 }
 
 

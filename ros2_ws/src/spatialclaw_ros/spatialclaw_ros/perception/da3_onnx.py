@@ -3,30 +3,31 @@
 Same interface and outputs as ``da3``: this module repeats DA3's input preprocessing (numpy + cv2, from the
 constants the export's JSON sidecar records), runs the graph ``models/export_da3_onnx.py`` wrote, and hands the
 raw outputs to da3's post-processing (``reconstruction_from_prediction``). An export has one static shape (views,
-height, width); TensorRT builds its engines from the same graph (onnxruntime's TensorRT provider, where installed).
-Runs in the parent process like ``da3``.
+height, width); TensorRT builds its engines from the same graph through onnxruntime's TensorRT provider, where
+installed (providers, FP16 and the keyed engine cache: ``onnx_runtime``). Runs in the parent process like ``da3``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..config import OnnxRuntimeConfig
 from ..frames import Frame
 from .backends import ReconstructionBackend
 from .da3 import DA3Prediction, frame_resolution, reconstruction_from_prediction
+from .onnx_runtime import InputShape, OnnxSession, RuntimeEnvironment, open_session
 from .reconstruction import Reconstruction
 
 #: Names of the graph's input, (N, 3, H, W) float32 normalised RGB, and outputs, in the order the export writes them.
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("depth", "confidence", "intrinsics", "extrinsics")
-#: onnxruntime providers tried in this order when none are given; those the installed build lacks are left out.
-DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+#: The model family ``onnx_runtime`` checks TensorRT versions against.
+FAMILY = "depth-anything-3"
 #: The one resize rule implemented here: DA3's default (long side to process_res, then each side to the nearest
 #: multiple of the patch size), the one ``da3`` uses.
 RESIZE_METHOD = "upper_bound_resize"
@@ -99,31 +100,42 @@ def preprocess(rgb: np.ndarray, spec: DA3OnnxSpec) -> np.ndarray:
 class DA3OnnxBackend(ReconstructionBackend):
     """Depth Anything 3 from an ONNX export: what ``da3`` computes, for exactly the export's view count and size.
 
-    ``providers`` go to onnxruntime as given: names or (name, options) pairs, e.g. ("TensorrtExecutionProvider",
-    {"trt_fp16_enable": True, "trt_engine_cache_enable": True}); by default CUDA where this onnxruntime has it,
-    then CPU.
+    ``runtime`` (``perception.onnx``) picks the onnxruntime providers: by default TensorRT (FP16, keyed engine
+    cache), then CUDA, then CPU, those this machine can run; ``environment`` overrides what is detected here.
     """
 
     name = "da3-onnx"
     per_frame = False
 
-    def __init__(self, onnx_path: str | Path, providers: Sequence[str | tuple[str, dict]] | None = None, *,
-                 world_frame: str = "world") -> None:
+    def __init__(self, onnx_path: str | Path, runtime: OnnxRuntimeConfig | None = None, *, world_frame: str = "world",
+                 environment: RuntimeEnvironment | None = None) -> None:
         super().__init__(host=None, world_frame=world_frame)
-        import onnxruntime  # here, not at the top: the export script imports this module without needing it
-
         self.onnx_path = Path(onnx_path)
         if self.onnx_path.suffix != ".onnx" or not sidecar_path(self.onnx_path).is_file():
-            raise ValueError(f"the {self.name} backend needs a FILE.onnx written by models/export_da3_onnx.py, with "
-                             f"its FILE.json beside it (see models/README.md); got {str(onnx_path)!r}")
+            raise ValueError(f"the {self.name} backend needs perception.da3_onnx.onnx_path: a FILE.onnx written by "
+                             f"models/export_da3_onnx.py, with its FILE.json beside it (see models/README.md); got "
+                             f"{str(onnx_path)!r}")
         self.spec = DA3OnnxSpec.load(sidecar_path(self.onnx_path))
         if self.spec.process_res_method != RESIZE_METHOD:
             raise ValueError(f"{self.onnx_path} was exported for DA3's {self.spec.process_res_method!r} preprocessing; "
                              f"the da3-onnx backend implements {RESIZE_METHOD!r} only")
-        if providers is None:
-            available = onnxruntime.get_available_providers()
-            providers = [p for p in DEFAULT_PROVIDERS if p in available]
-        self.session = onnxruntime.InferenceSession(str(self.onnx_path), providers=list(providers))
+        shape = InputShape.static((self.spec.views, 3, self.spec.height, self.spec.width))
+        self.session = open_session(self.onnx_path, runtime or OnnxRuntimeConfig(), family=FAMILY,
+                                    shapes={INPUT_NAME: shape}, environment=environment)
+
+    @property
+    def sessions(self) -> dict[str, OnnxSession]:
+        """The export's one graph, by part name (as ``SAM3OnnxModel.sessions``)."""
+        return {"graph": self.session}
+
+    @property
+    def provider(self) -> str:
+        """What the graph runs on: onnxruntime's first provider for the session."""
+        return self.session.provider
+
+    def warm_up(self) -> None:
+        """One run at the export's shape, so that the first question pays no TensorRT build."""
+        self.session.warm_up()
 
     def predict(self, frames: list[Frame]) -> DA3Prediction:
         """Run the export on the frames' RGB: as ``DA3Backend.predict``, for frames that fit the export's shape."""
@@ -137,7 +149,7 @@ class DA3OnnxBackend(ReconstructionBackend):
                 f"at {fitted[0]}x{fitted[1]}. Export a graph for them: "
                 f"`{EXPORT_COMMAND} --views {len(frames)} --height {fitted[0]} --width {fitted[1]}`")
         images = np.stack([preprocess(f.rgb, spec) for f in frames])
-        depth, confidence, K, extrinsics = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
+        depth, confidence, K, extrinsics = self.session.run({INPUT_NAME: images}, OUTPUT_NAMES)
         return DA3Prediction(depth=depth.astype(np.float32), confidence=confidence.astype(np.float32),
                              K=K.astype(np.float64), T_camera_model=extrinsics.astype(np.float64))
 

@@ -1,22 +1,20 @@
 """Host services for model perception: the models run in the parent, the kernel sends requests and gets arrays.
 
 The sandboxed kernel cannot read model files or reach a GPU, so model backends live in the parent
-process behind host handlers, and inside the kernel thin backends ask for their results:
+process (owned by a ``service.PerceptionService``) behind host handlers, and inside the kernel thin
+backends ask for their results:
 - "perception.reconstruct" (``da3``, ``da3-onnx``): payload ``{"frame_indices": [...]}``; reply payload
   ``Reconstruction.to_arrays`` metadata plus ``alignment_residual_m``, reply arrays
   ``{depth,points,confidence,K,T_world_camera}_<frame index>``. Kernel side: ``HostReconstructionBackend``.
-- "perception.segment" (``sam3``): payload ``{"prompt": prompt_payload(...)}``, array ``image``
+- "perception.segment" (``sam3``, ``sam3-onnx``): payload ``{"prompt": prompt_payload(...)}``, array ``image``
   (H, W, 3) uint8; reply payload ``{"scores": [...]}``, array ``masks`` (K, H, W) bool. Kernel side:
   ``HostSegmenter``.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from ..config import PerceptionConfig
 from ..frames import Frame, FrameSet
 from ..kernel.host import HostClient, HostError, HostHandler, HostReply, HostRequest
 from .alignment import AlignmentError
@@ -28,52 +26,7 @@ SERVICE = "perception.reconstruct"
 SEGMENT_SERVICE = "perception.segment"
 #: Backends that run in the parent behind these services (the kernel uses the Host* backends below).
 HOST_RECONSTRUCTION_BACKENDS = ("da3", "da3-onnx")
-HOST_SEGMENTATION_BACKENDS = ("sam3",)
-
-
-@functools.lru_cache(maxsize=2)
-def _da3_backend(model_dir: str, process_res: int, device: str, world_frame: str) -> ReconstructionBackend:
-    """A loaded Depth Anything 3 backend, kept for the process: loading the weights is the slow part."""
-    from .da3 import DA3Backend  # torch is imported only when this backend is chosen
-
-    return DA3Backend(model_dir=model_dir or None, process_res=process_res, device=device, world_frame=world_frame)
-
-
-@functools.lru_cache(maxsize=2)
-def _da3_onnx_backend(onnx_path: str, providers: str, world_frame: str) -> ReconstructionBackend:
-    """A Depth Anything 3 ONNX session, kept for the process: creating it (a TensorRT engine build) is the slow part."""
-    from .da3_onnx import DA3OnnxBackend  # onnxruntime is imported only when this backend is chosen
-
-    names = [p.strip() for p in providers.split(",") if p.strip()]
-    return DA3OnnxBackend(onnx_path, names or None, world_frame=world_frame)
-
-
-def _parent_reconstruction_backend(config: PerceptionConfig, world_frame: str) -> ReconstructionBackend:
-    """The parent-side backend behind "perception.reconstruct" for the configured host reconstruction backend."""
-    if config.reconstruction == "da3-onnx":
-        return _da3_onnx_backend(config.da3_onnx.onnx_path, config.da3_onnx.providers, world_frame)
-    da3 = config.da3
-    return _da3_backend(da3.model_dir, da3.process_res, da3.device, world_frame)
-
-
-@functools.lru_cache(maxsize=1)
-def _sam3_model(checkpoint: str, bpe_path: str, device: str, cache_mb: int):
-    """A loaded SAM 3, kept for the process (its encoder caches with it)."""
-    from .sam3 import SAM3Model  # torch is imported only when this backend is chosen
-
-    return SAM3Model.load(checkpoint, bpe_path, device, cache_mb)
-
-
-def host_handlers(config: PerceptionConfig, frames: FrameSet) -> dict[str, HostHandler]:
-    """The host services the configured perception backends need for one question (none for sensor + classical)."""
-    handlers = {}
-    if config.reconstruction in HOST_RECONSTRUCTION_BACKENDS:
-        handlers[SERVICE] = reconstruction_handler(frames, _parent_reconstruction_backend(config, frames.world_frame))
-    if config.segmentation in HOST_SEGMENTATION_BACKENDS:
-        sam3 = config.sam3
-        handlers[SEGMENT_SERVICE] = segmentation_handler(
-            _sam3_model(sam3.checkpoint, sam3.bpe_path, sam3.device, sam3.cache_mb))
-    return handlers
+HOST_SEGMENTATION_BACKENDS = ("sam3", "sam3-onnx")
 
 
 def reconstruction_handler(frames: FrameSet, backend: ReconstructionBackend) -> HostHandler:
@@ -111,8 +64,9 @@ def reconstruction_from_reply(reply: HostReply) -> Reconstruction:
     return recon
 
 
-def segmentation_handler(model) -> HostHandler:
-    """Host handler that segments the request's ``image`` with ``model.segment`` (a ``SAM3Model``)."""
+def segmentation_handler(model, name: str = "sam3") -> HostHandler:
+    """Host handler that segments the request's ``image`` with ``model.segment`` (a ``SAM3Model`` or
+    ``SAM3OnnxModel``); ``name`` is the backend its errors name."""
 
     def handle(request: HostRequest) -> HostReply:
         image = request.arrays.get("image")
@@ -122,7 +76,7 @@ def segmentation_handler(model) -> HostHandler:
         try:
             found = model.segment(image, prompt_from_payload(request.payload.get("prompt")))
         except ValueError as error:
-            raise HostError(f"{SEGMENT_SERVICE} (sam3): {error}") from error
+            raise HostError(f"{SEGMENT_SERVICE} ({name}): {error}") from error
         masks = np.stack([s.mask for s in found]) if found else np.zeros((0, *image.shape[:2]), dtype=bool)
         return HostReply({"scores": [s.score for s in found]}, {"masks": masks.astype(bool)})
 
@@ -143,7 +97,8 @@ class HostReconstructionBackend(ReconstructionBackend):
 
 
 class HostSegmenter(SegmentationBackend):
-    """Kernel-side ``sam3`` backend: each segmentation is a "perception.segment" call; tracking runs here."""
+    """Kernel-side ``sam3`` and ``sam3-onnx`` backend: each segmentation is a "perception.segment" call; tracking
+    runs here."""
 
     name = "sam3"
     summary = ("sam3 (SAM 3): a text prompt segments every instance scoring at least its threshold; a box or points "

@@ -154,6 +154,26 @@ def load_checkpoint(model, path: str) -> None:
                     missing[:3], len(unexpected), unexpected[:3])
 
 
+def checked_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` as a contiguous (H, W, 3) uint8 array; ValueError for any other shape (both SAM 3 backends)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"SAM 3 segments (H, W, 3) RGB images, got shape {rgb.shape}")
+    return rgb
+
+
+def interactive_prompt(prompt: BoxPrompt | PointPrompt) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """What SAM 3's interactive head takes for a prompt: the pixel box (4,) float32 or None, (N, 2) float32 pixel
+    points and their (N,) int32 labels (a box's seeds are foreground); ValueError for background points only."""
+    points = np.asarray(prompt.points, dtype=np.float32).reshape(-1, 2)
+    if isinstance(prompt, BoxPrompt):
+        return np.asarray(prompt.box, dtype=np.float32), points, np.ones(len(points), dtype=np.int32)
+    labels = np.asarray(prompt.labels, dtype=np.int32)
+    if not (labels == 1).any():
+        raise ValueError("a point prompt needs at least one foreground point (label 1) on the object")
+    return None, points, labels
+
+
 def _tensor_bytes(value) -> int:
     if hasattr(value, "element_size"):
         return value.element_size() * value.nelement()
@@ -214,9 +234,7 @@ class SAM3Model:
     def segment(self, rgb: np.ndarray, prompt: Prompt) -> list[Segment]:
         """Instances ``prompt`` selects in the (H, W, 3) uint8 ``rgb``: all above the threshold for a text prompt,
         exactly one for a box or point prompt; masks at the image's resolution."""
-        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"SAM 3 segments (H, W, 3) RGB images, got shape {rgb.shape}")
+        rgb = checked_rgb(rgb)
         with self._lock, self._mode():
             image = self._image(rgb)
             if isinstance(prompt, TextPrompt):
@@ -259,16 +277,7 @@ class SAM3Model:
 
     def _interactive(self, image: Encoded, prompt: BoxPrompt | PointPrompt) -> Segment:
         """The one object a box (with optional seed points) or foreground/background points select."""
-        if isinstance(prompt, BoxPrompt):
-            box = np.asarray(prompt.box, dtype=np.float32)
-            points = np.asarray(prompt.points, dtype=np.float32).reshape(-1, 2)
-            labels = np.ones(len(points), dtype=np.int32)
-        else:
-            box = None
-            points = np.asarray(prompt.points, dtype=np.float32).reshape(-1, 2)
-            labels = np.asarray(prompt.labels, dtype=np.int32)
-            if not (labels == 1).any():
-                raise ValueError("a point prompt needs at least one foreground point (label 1) on the object")
+        box, points, labels = interactive_prompt(prompt)
         state = {"original_height": image.height, "original_width": image.width, "backbone_out": image.features}
         masks, quality, _ = self.model.predict_inst(state, point_coords=points if len(points) else None,
                                                     point_labels=labels if len(points) else None, box=box,
