@@ -280,6 +280,12 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     return config
 
 
+def key_frame_limit(agent: AgentConfig) -> int:
+    """The most frames a question's prompt shows as key frames (``agent.max_key_frames`` and the context's image
+    budget): frame sources choose at most this many, so the agent never thins them again by position."""
+    return min(agent.max_key_frames, agent.context.max_images)
+
+
 def apply_settings(config: Any, values: dict[str, Any]) -> Any:
     """A copy of ``config`` with ``values`` applied, keyed by the dotted names ``declared_settings`` gives (as ROS
     parameters are); ValueError names the first unknown or bad one."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
-from ..config import Config
+from ..config import Config, key_frame_limit
 from ..frames import FrameSet
 from ..kernel.host import ANSWER_SERVICE, HostReply, HostRequest
 from ..kernel.pool import KernelPool
@@ -25,7 +25,7 @@ from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
 from ..perception.backends import BackendChoice
-from ..perception.model_service import host_handlers
+from ..perception.service import PerceptionService
 from ..session_log.log import SessionLog
 from ..session_log.report import write_report
 from .context import CallContext, ContextReport, Entry, History, TextBlock
@@ -119,6 +119,7 @@ class _Question:
         self.config = agent.config
         self.model = agent.model
         self.pool = agent.pool
+        self.perception = agent.perception
         self.question = question
         self.frames = frames
         self.choices = list(choices)
@@ -133,6 +134,7 @@ class _Question:
         self.context = ContextReport()
         self.steps = 0
         self.refusals: list[str] = []
+        self.shown: list = []  # every image the cells showed, in order (AgentResult.shown_images)
         self._usage_lock = threading.Lock()
         self.spec: QuestionSpec | None = None  # set once the input is valid
 
@@ -198,7 +200,7 @@ class _Question:
         if code:
             self.log.event("error", code=code, message=message)
         result = AgentResult(status, answer, low_confidence, self.steps, code, message, self.log.directory,
-                             self.elapsed(), self.usage, self.context)
+                             self.elapsed(), self.usage, self.context, shown_images=self.shown)
         self.finish(result)
         return result
 
@@ -231,7 +233,7 @@ class _Question:
         self.spec = analyse_question(self.question, self.choices)
         self.log.save_inputs(self.frames)
         backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
-        selected = key_frames(self.frames, min(agent_config.max_key_frames, agent_config.context.max_images))
+        selected = key_frames(self.frames, key_frame_limit(agent_config))
         key_blocks = key_frame_blocks(selected, agent_config.image_max_side)
         self.log.event("question", question=self.question, choices=self.choices, metadata=self.frames.metadata(),
                        spec=self.spec, max_steps=self.max_steps, deadline_s=self.deadline_s,
@@ -245,7 +247,7 @@ class _Question:
         vlm = VlmService(self.model, self.log, self.token, image_max_side=agent_config.image_max_side,
                          on_reply=self.add_usage)
         try:
-            perception = host_handlers(self.config.perception, self.frames)
+            perception = self.perception.handlers(self.frames)
         except (ImportError, ValueError) as error:
             raise AgentFailure(ErrorCode.INVALID_INPUT,
                                f"perception backend '{self.config.perception.reconstruction}': {error}") from error
@@ -301,6 +303,7 @@ class _Question:
         """Record a cell in the trace, its shown images as files."""
         images = [{"label": image.label, "file": self.log.save_image(f"step{step}_{number}", image.png)}
                   for number, image in enumerate(result.images, start=1)]
+        self.shown += result.images
         self.log.event("cell", step=step, reasoning=reasoning, code=code, status=result.status, stdout=result.stdout,
                        stderr=result.stderr, error=result.error, variables=result.variables, images=images,
                        restart=result.restart, answer=result.answer, duration_s=result.duration_s)
@@ -343,12 +346,15 @@ class _Question:
 class Agent:
     """Answers spatial questions about frames with a model writing cells into a sandboxed kernel."""
 
-    def __init__(self, config: Config, *, model: ChatModel | None = None, pool: KernelPool | None = None) -> None:
+    def __init__(self, config: Config, *, model: ChatModel | None = None, pool: KernelPool | None = None,
+                 perception: PerceptionService | None = None) -> None:
         self.config = config
         self._owns_model = model is None
         self._owns_pool = pool is None
+        self._owns_perception = perception is None
         self.model = model if model is not None else ChatModel(config.model)
         self.pool = pool if pool is not None else KernelPool(config.kernel)
+        self.perception = perception if perception is not None else PerceptionService(config.perception)
 
     def __enter__(self) -> "Agent":
         return self
@@ -363,9 +369,22 @@ class Agent:
         return _Question(self, question, frames, choices, cancel=cancel, on_event=on_event, session_dir=session_dir,
                          max_steps=max_steps, deadline_s=deadline_s).run()
 
+    def fail(self, question: str, code: str, message: str) -> AgentResult:
+        """Record a question that ended before it could run (e.g. the ROS node found no frames): its session log
+        and ``result.json`` are written as for any other question."""
+        run = _Question(self, question, None, (), cancel=None, on_event=None, session_dir=None, max_steps=None,
+                        deadline_s=None)
+        run.log.event("error", code=code, message=message)
+        result = AgentResult(FAILED, None, False, 0, code, message, run.log.directory, run.elapsed(), run.usage,
+                             run.context)
+        run.finish(result)
+        return result
+
     def close(self) -> None:
-        """Close the model client and kernel pool this agent created (not ones passed in)."""
+        """Close the model client, kernel pool and perception service this agent created (not ones passed in)."""
         if self._owns_pool:
             self.pool.close()
         if self._owns_model:
             self.model.close()
+        if self._owns_perception:
+            self.perception.close()

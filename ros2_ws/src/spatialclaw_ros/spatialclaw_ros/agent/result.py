@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..answers import Answer
+from ..kernel.results import ShownImage
 from ..llm.client import Usage
 from ..session_log.log import jsonable
 from .context import ContextReport
@@ -58,6 +59,7 @@ class AgentResult:
     elapsed_s: float
     usage: Usage = field(default_factory=Usage)
     context: ContextReport = field(default_factory=ContextReport)
+    shown_images: list[ShownImage] = field(default_factory=list)  # what the cells passed to show(), in order
 
     def to_dict(self) -> dict:
         """JSON-safe summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened."""
