@@ -23,7 +23,7 @@ fi
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e "$root/ros2_ws/src/spatialclaw_ros[sandbox,scenes,test]"
+"$venv/bin/python" -m pip install -q -e "$root/ros2_ws/src/spatialclaw_ros[scenes,test]"
 if [ "${1:-}" = --with-models ]; then
   # torch first and pinned, so nothing below can pull a newer (CUDA) build; depth-anything-3 and sam3 without
   # their declared pins (numpy<2 and friends: both run on numpy 2), then what they really import

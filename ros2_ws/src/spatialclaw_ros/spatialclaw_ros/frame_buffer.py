@@ -484,7 +484,7 @@ class FrameBuffer:
         window = [start if math.isfinite(start) else min(f.stamp for f in frames), request.end_s]
         return FrameSet(frames=frames, world_frame=world or "world", is_video=True,
                         fps=(len(received) - 1) / span if span > 0 else 0.0, total_frames=max(len(received), len(frames)),
-                        extra={"window": window, "cameras_used": sorted(posed)})
+                        extra={"window": window, "cameras_used": sorted(posed), "body_frame": body_frame})
 
     @staticmethod
     def _posed(name: str, candidates: list[BufferedFrame], tf: TransformSource, world: str,
