@@ -1,9 +1,13 @@
 """Parts of the ROS graph tests: a private DDS domain, processes started and awaited by their readiness
-lines, the synthetic room as a rosbag2, and the scripted model's cells that measure it."""
+lines, the README's ros2 commands, the synthetic room as a rosbag2, and the scripted model's cells that
+measure it."""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -15,15 +19,48 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How far is the chair from the table?"
+#: The line before the README's block of ros2 commands that test_ros2_cli.py runs as written.
+README_MARKER = "<!-- ros2 commands run as written by tests/ros/test_ros2_cli.py -->"
+#: Placeholders in those commands, for the files each test makes.
+README_PARAMS, README_BAG = "my_cameras.yaml", "my_run.mcap"
+READY_LINE = "spatialclaw node active"
 
 
 def ros_environment(domain_id: int) -> dict[str, str]:
-    """The environment of every process of one test session: its own domain, discovery on localhost only."""
+    """The environment of every process of one test session: its own domain, discovery on localhost only, and
+    this venv as the ament prefix (the ros2 tools find the installed packages there)."""
     env = dict(os.environ)
     env.update({"ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-                "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"})
+                "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0", "AMENT_PREFIX_PATH": sys.prefix,
+                "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}"})
     env.pop("ROS_LOCALHOST_ONLY", None)
     return env
+
+
+def readme_commands() -> list[str]:
+    """The README's ros2 commands (the bash block after README_MARKER), comments removed."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(re.escape(README_MARKER) + r"\s*```bash\n(.*?)```", text, re.S)
+    assert block, f"README.md has no bash block after {README_MARKER!r}"
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in block.group(1).splitlines()]
+    return [line for line in lines if line]
+
+
+def readme_command(start: str, **files: Path) -> list[str]:
+    """The README command that is ``start``, or else the one that begins with it, split into arguments, with the
+    placeholder files (``params``: my_cameras.yaml, ``bag``: my_run.mcap) replaced by the test's own."""
+    lines = readme_commands()
+    found = [line for line in lines if line == start] or [line for line in lines if line.startswith(start)]
+    assert len(found) == 1, f"README has {len(found)} commands starting {start!r}: {found}"
+    line = found[0].replace(README_PARAMS, str(files.get("params", README_PARAMS)))
+    return shlex.split(line.replace(README_BAG, str(files.get("bag", README_BAG))))
+
+
+def ros2(env: dict[str, str], args: list[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess:
+    """Run a ros2 command line (``args`` begins with "ros2") to its end; stdout and stderr together."""
+    assert args[0] == "ros2", args
+    return subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout_s, cwd=ROOT)
 
 
 class Process:
@@ -34,7 +71,7 @@ class Process:
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.popen = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      cwd=ROOT)
+                                      cwd=ROOT, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -64,14 +101,20 @@ class Process:
         with self._changed:
             return "\n".join(self.lines)
 
-    def stop(self, timeout_s: float = 15.0) -> int:
-        """SIGINT, then SIGKILL if it does not exit in time; the exit code."""
+    def interrupt(self) -> None:
+        """SIGINT to its whole process group, as Ctrl-C in a terminal sends it (``ros2 run`` and ``ros2 launch``
+        leave their children to get it that way)."""
         if self.popen.poll() is None:
-            self.popen.send_signal(2)
+            os.killpg(self.popen.pid, signal.SIGINT)
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """Ctrl-C (``interrupt``), then SIGKILL to the group if it does not exit in time; the exit code."""
+        if self.popen.poll() is None:
+            self.interrupt()
             try:
                 self.popen.wait(timeout_s)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
+                os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
         self._reader.join(5)
         return self.popen.returncode
@@ -127,12 +170,37 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def node_command(params_file: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "spatialclaw_ros.ros.node", "--ros-args", "--params-file", str(params_file), *extra]
+#: The README's launch command for live cameras (params_file: the placeholder).
+LAUNCH = f"ros2 launch spatialclaw_ros spatialclaw.launch.py rviz:=false params_file:={README_PARAMS}"
+
+
+def launch_command(params: Path) -> list[str]:
+    """The README's ``ros2 launch`` of the node, with ``params`` as its params file."""
+    return readme_command(LAUNCH, params=params)
 
 
 def player_command(bag: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "spatialclaw_ros.ros.bag_player", str(bag), *extra]
+    """The project's bag player, as ``ros2 run`` finds it in lib/spatialclaw_ros/."""
+    return ["ros2", "run", "spatialclaw_ros", "spatialclaw_bag_player", str(bag), *extra]
+
+
+def node_params(tmp: Path, name: str, server_url: str, sessions: Path, **extra) -> Path:
+    """A params file for the graph tests: the scripted model, no plan, small kernels, cameras front (the room) and
+    rear (no depth); ``extra`` (nested dicts) on top."""
+    values = {"camera_names": ["front", "rear"], "cameras": {"rear": {"depth_topic": ""}},
+              "model": {"base_url": server_url, "max_retries": 0},
+              "agent": {"plan": False, "cell_timeout_s": 60.0, "sessions_dir": str(sessions)},
+              "kernel": {"pool_size": 1, "memory_limit_mb": 2048}, "query": {"max_frames": 6},
+              "diagnostics": {"period_s": 0.5, "endpoint_check_s": 2.0}}
+    for key, value in extra.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) and key in values else value
+    return write_yaml(tmp / f"{name}.yaml", {"spatialclaw": {"ros__parameters": values}})
+
+
+def stop_daemon(env: dict[str, str]) -> None:
+    """Stop the ros2 daemon of this domain (the CLI starts one per ROS_DOMAIN_ID)."""
+    subprocess.run(["ros2", "daemon", "stop"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=30, cwd=ROOT)
 
 
 class ScriptQueue:

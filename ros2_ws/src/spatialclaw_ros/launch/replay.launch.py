@@ -4,20 +4,24 @@ time, driven to active) and RViz.
     ros2 launch spatialclaw_ros replay.launch.py bag:=/path/to/bag [rate:=1.0] [params_file:=FILE] [rviz:=true]
                                                  [player:=ros2]
 
-Plays with ``ros2 bag play --clock``; where rosbag2 is not installed (e.g. the PyPI wheels), ``player:=python``
-plays with spatialclaw_ros's own rosbags-based player (``spatialclaw_bag_player``) instead. Static TF is
-latched by either player, so the node gets it even when it starts after the bag.
+The bag starts playing once the node is active (subscribed), with ``ros2 bag play --clock``; where rosbag2 is
+not installed (e.g. the PyPI wheels), ``player:=python`` plays it with spatialclaw_ros's own rosbags-based player
+(``spatialclaw_bag_player``, which then holds the last /clock) instead.
 """
 
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, RegisterEventHandler
 from launch.conditions import LaunchConfigurationEquals
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.event_handlers import OnStateTransition
+
+#: The python player first waits (at most this long) until the node's subscriptions have matched its topics.
+MATCH_WAIT_S = "5"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -32,8 +36,11 @@ def generate_launch_description() -> LaunchDescription:
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(share / "launch" / "spatialclaw.launch.py")),
                                  launch_arguments={"params_file": LaunchConfiguration("params_file"),
                                                    "use_sim_time": "true", "rviz": LaunchConfiguration("rviz")}.items()),
-        ExecuteProcess(cmd=["ros2", "bag", "play", bag, "--clock", "--rate", rate], output="screen",
-                       condition=LaunchConfigurationEquals("player", "ros2")),
-        Node(package="spatialclaw_ros", executable="spatialclaw_bag_player", output="screen",
-             arguments=[bag, "--clock", "--hold", "--rate", rate], condition=LaunchConfigurationEquals("player", "python")),
+        RegisterEventHandler(OnStateTransition(goal_state="active", handle_once=True, entities=[
+            ExecuteProcess(cmd=["ros2", "bag", "play", bag, "--clock", "--rate", rate], output="screen",
+                           condition=LaunchConfigurationEquals("player", "ros2")),
+            Node(package="spatialclaw_ros", executable="spatialclaw_bag_player", output="screen",
+                 arguments=[bag, "--clock", "--hold", "--rate", rate, "--wait-for-subscribers", MATCH_WAIT_S],
+                 condition=LaunchConfigurationEquals("player", "python")),
+        ])),
     ])

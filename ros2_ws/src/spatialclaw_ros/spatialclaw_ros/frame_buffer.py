@@ -461,7 +461,7 @@ class FrameBuffer:
         world = settings.world_frame.strip().lstrip("/")
         unposed = not world and not tf.frames()  # no TF at all: image-only questions still work
         if not world and not unposed:
-            world = tf.root(next(frames[-1] for frames in in_window.values() if frames).frame_id)
+            world = self._root(in_window, tf)
         posed: dict[str, list[tuple[BufferedFrame, np.ndarray | None]]] = {}
         for name, candidates in in_window.items():
             if candidates:
@@ -485,6 +485,19 @@ class FrameBuffer:
         return FrameSet(frames=frames, world_frame=world or "world", is_video=True,
                         fps=(len(received) - 1) / span if span > 0 else 0.0, total_frames=max(len(received), len(frames)),
                         extra={"window": window, "cameras_used": sorted(posed), "body_frame": body_frame})
+
+    @staticmethod
+    def _root(in_window: dict[str, list[BufferedFrame]], tf: TransformSource) -> str:
+        """The root of the TF tree of the first camera whose newest frame's frame TF knows."""
+        errors = []
+        for name, frames in in_window.items():
+            if frames:
+                try:
+                    return tf.root(frames[-1].frame_id)
+                except TransformError as error:
+                    errors.append(error)
+        raise type(errors[0])("no camera's frame is in the TF tree, so there is no world frame (frames.world_frame "
+                              f"empty: the root of the first camera's tree): {'; '.join(map(str, errors))}")
 
     @staticmethod
     def _posed(name: str, candidates: list[BufferedFrame], tf: TransformSource, world: str,

@@ -454,11 +454,12 @@ class SpatialClawNode(LifecycleNode):
                 return
             try:
                 job.outcome = self._run_job(job)
-            except Exception as error:  # a bug must end this goal, not the node
-                if not self._shutting_down:
-                    self.get_logger().error(f"goal failed with an internal error:\n{traceback.format_exc()}")
-                job.outcome = self._failure(ErrorCode.INTERNAL_ERROR, f"{type(error).__name__}: {error}",
-                                            job.query.question)
+            except Exception as error:  # a bug or an unhandled fault must end this goal, not the node
+                reason = f"{type(error).__name__}: {error}"
+                if not self._shutting_down:  # one line; the traceback only at debug level
+                    self.get_logger().error(f"goal failed with an internal error: {reason}")
+                    self.get_logger().debug(traceback.format_exc())
+                job.outcome = self._failure(ErrorCode.INTERNAL_ERROR, reason, job.query.question)
             finally:
                 job.done.set()
 
