@@ -134,7 +134,7 @@ def test_diagnostics_report_state_inputs_tf_endpoint_goals_sandbox_and_perceptio
     front = statuses["spatialclaw: camera front"]
     values = {kv.key: kv.value for kv in front.values}
     assert front.level == b"\x00", front.message
-    assert float(values["colour_rate_hz"]) == pytest.approx(2.0, abs=0.5)  # the recording's rate
+    assert float(values["colour_rate_hz"]) == pytest.approx(2.0, abs=0.8)  # the recording's, over a 4 s buffer
     assert int(values["frames_buffered"]) > 0 and int(values["frames_with_depth"]) > 0
     assert statuses["spatialclaw: camera rear"].level == b"\x01"  # nothing on /rear/image_raw
     assert "no images on /rear/image_raw" in statuses["spatialclaw: camera rear"].message
