@@ -179,6 +179,19 @@ def launch_command(params: Path) -> list[str]:
     return readme_command(LAUNCH, params=params)
 
 
+def node_process(launch: Process, timeout_s: float = 30.0):
+    """The spatialclaw_node process a ``ros2 launch`` started (a psutil.Process)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in psutil.Process(launch.popen.pid).children(recursive=True):
+            if any("spatialclaw_node" in part for part in child.cmdline()):
+                return child
+        time.sleep(0.1)
+    raise AssertionError(f"{launch.name} started no spatialclaw_node within {timeout_s} s")
+
+
 def player_command(bag: Path, *extra: str) -> list[str]:
     """The project's bag player, as ``ros2 run`` finds it in lib/spatialclaw_ros/."""
     return ["ros2", "run", "spatialclaw_ros", "spatialclaw_bag_player", str(bag), *extra]
