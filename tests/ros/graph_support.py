@@ -120,6 +120,30 @@ class Process:
         return self.popen.returncode
 
 
+class Room:
+    """The synthetic living room as a rosbag2 with its ground truth, and the scripted model server playing the
+    turns each test queues; ``params`` writes a params file for a node that uses both."""
+
+    def __init__(self, tmp: Path) -> None:
+        from spatialclaw_ros.llm.scripted_server import ScriptedModelServer
+        from spatialclaw_ros.scenes.bag import read_ground_truth
+        from spatialclaw_ros.scenes.generator import living_room_side_view
+
+        self.tmp = tmp
+        self.scene = living_room_side_view()
+        self.bag = write_room_bag(tmp / "room", self.scene)
+        self.truth = read_ground_truth(self.bag).pair("chair", "table")
+        self.script = ScriptQueue()
+        self.server = ScriptedModelServer(self.script)
+        self.sessions = tmp / "sessions"
+
+    def params(self, name: str, **extra) -> Path:
+        return node_params(self.tmp, name, self.server.url, self.sessions, **extra)
+
+    def close(self) -> None:
+        self.server.close()
+
+
 def write_room_bag(path: Path, scene) -> Path:
     """Render ``scene`` into a rosbag2 (MCAP) with its ground truth beside it; returns the bag directory."""
     from spatialclaw_ros.scenes.bag import write_bag

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spatialclaw_ros.scenes.generator import living_room_side_view
-from graph_support import (QUESTION, READY_LINE, GraphClient, Process, ScriptQueue, cell, launch_command,
-                           measuring_cells, node_params, player_command, ros_environment, write_room_bag)
+from graph_support import (QUESTION, READY_LINE, GraphClient, Process, Room, cell, launch_command, measuring_cells,
+                           player_command, ros_environment)
 
 pytestmark = pytest.mark.ros
 
@@ -31,30 +30,11 @@ DOMAIN = 10 + os.getpid() % 40  # 10..49 (test_ros2_cli.py: 50..94); Fast DDS wa
 BUFFER_S = 4.0
 
 
-class Graph:
-    """What the module's tests share."""
-
-    def __init__(self, tmp: Path) -> None:
-        from spatialclaw_ros.llm.scripted_server import ScriptedModelServer
-        from spatialclaw_ros.scenes.bag import read_ground_truth
-
-        self.tmp = tmp
-        self.scene = living_room_side_view()
-        self.bag = write_room_bag(tmp / "room", self.scene)
-        self.truth = read_ground_truth(self.bag).pair("chair", "table")
-        self.script = ScriptQueue()
-        self.server = ScriptedModelServer(self.script)
-        self.sessions = tmp / "sessions"
-
-    def params(self, name: str, **extra) -> Path:
-        return node_params(self.tmp, name, self.server.url, self.sessions, **extra)
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     import rclpy
 
-    graph = Graph(tmp_path_factory.mktemp("graph"))
+    graph = Room(tmp_path_factory.mktemp("graph"))
     env = ros_environment(DOMAIN)
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -78,7 +58,7 @@ def graph(tmp_path_factory):
             if process is not None:
                 process.stop()
                 (graph.tmp / f"{process.name}.log").write_text(process.output())  # kept for a failure's post-mortem
-        graph.server.close()
+        graph.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

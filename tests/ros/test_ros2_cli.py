@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 import yaml
 
-from graph_support import (LAUNCH, QUESTION, READY_LINE, Process, ScriptQueue, cell, measuring_cells, node_params,
-                           player_command, readme_command, ros2, ros_environment, stop_daemon, write_room_bag)
-from spatialclaw_ros.scenes.generator import living_room_side_view
+from graph_support import (LAUNCH, QUESTION, READY_LINE, Process, Room, cell, measuring_cells, player_command,
+                           readme_command, ros2, ros_environment, stop_daemon)
 
 pytestmark = pytest.mark.ros
 
@@ -29,25 +28,6 @@ DOMAIN = 50 + os.getpid() % 40  # 50..94 with the +5 below (test_node_graph.py: 
 TOLERANCE_M = 0.03
 COUNT_QUESTION = "How many images are there?"
 SEND_GOAL = "ros2 action send_goal /spatialclaw/query"
-
-
-class Room:
-    """The synthetic room as a bag with its ground truth, and the scripted model server."""
-
-    def __init__(self, tmp: Path) -> None:
-        from spatialclaw_ros.llm.scripted_server import ScriptedModelServer
-        from spatialclaw_ros.scenes.bag import read_ground_truth
-
-        self.tmp = tmp
-        self.scene = living_room_side_view()
-        self.bag = write_room_bag(tmp / "room", self.scene)
-        self.truth = read_ground_truth(self.bag).pair("chair", "table")
-        self.script = ScriptQueue()
-        self.server = ScriptedModelServer(self.script)
-        self.sessions = tmp / "sessions"
-
-    def params(self, name: str, **extra) -> Path:
-        return node_params(self.tmp, name, self.server.url, self.sessions, **extra)
 
 
 class Graph:
@@ -91,7 +71,7 @@ class Graph:
 def room(tmp_path_factory):
     room = Room(tmp_path_factory.mktemp("cli"))
     yield room
-    room.server.close()
+    room.close()
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +142,16 @@ def test_param_describe_get_and_set(graph):
 
 def test_lifecycle_deactivate_stops_serving_and_activate_serves_again(graph):
     assert graph.run("ros2 lifecycle get /spatialclaw").strip() == "active [3]"
+    seen = len(graph.launch.lines)
     assert "Transitioning successful" in graph.run("ros2 lifecycle set /spatialclaw deactivate")
+    graph.launch.wait_for("deactivated: not serving goals; perception models freed", 10, start=seen)
     assert "Action servers: 0" in graph.poll("ros2 action info /spatialclaw/query",
                                              lambda out: "Action servers: 0" in out)
+    assert graph.run("ros2 lifecycle get /spatialclaw").strip() == "inactive [2]"
     assert "Transitioning successful" in graph.run("ros2 lifecycle set /spatialclaw activate")
+    graph.launch.wait_for(READY_LINE, 10, start=seen)
     assert "Action servers: 1" in graph.poll("ros2 action info /spatialclaw/query",
                                              lambda out: "Action servers: 1" in out)
-    graph.launch.wait_for("perception reconstruction sensor", 10)
 
 
 def autostart_off(room: Room, params: Path, domain: int) -> Graph:

@@ -143,6 +143,7 @@ class SpatialClawNode(LifecycleNode):
         self._stats_lock = threading.Lock()
         self._shutting_down = False
         self._configured = self._active = False
+        self._release_lock = threading.Lock()  # the diagnostics timer never reads what cleanup is releasing
         self.get_logger().info("spatialclaw node unconfigured (configure, then activate, to serve goals)")
 
     # -- parameters ----------------------------------------------------------------------------
@@ -298,9 +299,10 @@ class SpatialClawNode(LifecycleNode):
 
     def _release(self) -> None:
         """Everything configure built (after stopping serving)."""
-        if not self._configured:
-            return
-        self._configured = False
+        with self._release_lock:
+            if not self._configured:
+                return
+            self._configured = False
         self._jobs.put(None)
         self._worker.join()
         self._endpoint.stop()
@@ -520,9 +522,12 @@ class SpatialClawNode(LifecycleNode):
     # -- diagnostics ---------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
+        with self._release_lock:
+            if self._configured:
+                self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
         settings, now = self.settings, self._now()
-        if settings is None:
-            return
         with self._stats_lock:
             goals = diag.GoalStats(**vars(self._goal_stats))
         layers = getattr(self._pool, "sandbox_layers", lambda: [])()  # the kernel stream's KernelPool contract
