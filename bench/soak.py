@@ -107,7 +107,8 @@ def settled(node) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=50, help="goals before the first count (the node's RSS climbs to "
+                        "a plateau over the first few dozen goals)")
     args = parser.parse_args()
 
     import rclpy
@@ -159,13 +160,16 @@ def main() -> int:
             for process in (player, launch):
                 if process is not None:
                     process.stop()
+                    (room.tmp / f"{process.name}.log").write_text(process.output())
             stop_daemon(env)
+            print(f"logs and sessions: {room.tmp}")
     growth = final["rss_mb"] / warm["rss_mb"] - 1
     leaks = {key: final[key] - middle[key] for key in ("threads", "fds", "processes") if final[key] > middle[key]}
     print(f"{args.goals} goals, every one ended with a result; outcomes by kind (error_code: goals):")
     for kind, counter in outcomes.items():
         print(f"  {kind:12s} {dict(counter)} (expected code {expected[kind]})")
-    print(f"node RSS after {args.warmup} goals {warm['rss_mb']:.1f} MB, after {args.goals}: {final['rss_mb']:.1f} MB "
+    print(f"node RSS after goal 1 {rss[0]:.1f} MB (warm-up), after {args.warmup} goals {warm['rss_mb']:.1f} MB, "
+          f"after {args.goals}: {final['rss_mb']:.1f} MB "
           f"(growth {100 * growth:+.1f} %, max {max(rss[args.warmup - 1:]):.1f} MB; target <= {100 * TARGET_GROWTH:.0f} %)")
     half = (args.warmup + args.goals) // 2
     print(f"after goals {args.warmup} / {half} / {args.goals}: threads {warm['threads']} / {middle['threads']} / "

@@ -278,13 +278,15 @@ def wait_future(future, timeout_s: float):
 
 
 class GraphClient:
-    """The test's side of the graph: an action client, parameter client and subscriptions on one node,
-    spun by a background executor."""
+    """The test's side of the graph: an action client, parameter client and subscriptions on one node, spun by a
+    single-threaded executor in the background. Requests are sent from that executor's thread (``_request``):
+    rclpy's clients store a request's future only after sending it, so a reply taken by another thread in
+    between is dropped ("Ignoring unexpected goal response") and the request never completes."""
 
     def __init__(self, context, node_name: str = "spatialclaw") -> None:
         import rclpy
         from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter_client import AsyncParameterClient
         from spatialclaw_msgs.action import SpatialQuery
 
@@ -292,7 +294,7 @@ class GraphClient:
         self.node = rclpy.create_node("graph_test_client", context=context)
         self.action = ActionClient(self.node, SpatialQuery, f"/{node_name}/query")
         self.parameters = AsyncParameterClient(self.node, node_name)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
@@ -303,27 +305,34 @@ class GraphClient:
         """Send a goal (fields of SpatialQuery.Goal); the accepted goal handle. Feedback is appended to ``feedback``."""
         goal = self.SpatialQuery.Goal(**fields)
         callback = None if feedback is None else (lambda message: feedback.append(message.feedback))
-        handle = wait_future(self.action.send_goal_async(goal, feedback_callback=callback), 30)
+        handle = self._request(lambda: self.action.send_goal_async(goal, feedback_callback=callback), 30)
         assert handle.accepted, "the node accepts every goal and reports problems in the result"
         return handle
 
     def result(self, handle, timeout_s: float = 120.0):
         """(status, SpatialQuery.Result) of a sent goal."""
-        response = wait_future(handle.get_result_async(), timeout_s)
+        response = self._request(handle.get_result_async, timeout_s)
         return response.status, response.result
 
     def ask(self, feedback: list | None = None, timeout_s: float = 120.0, **fields):
         return self.result(self.send(feedback, **fields), timeout_s)
 
     def cancel(self, handle) -> None:
-        wait_future(handle.cancel_goal_async(), 30)
+        self._request(handle.cancel_goal_async, 30)
 
     def set_parameters(self, **values):
         """Set node parameters (dots written as __); the SetParametersResult of each."""
         from rclpy.parameter import Parameter
 
         parameters = [Parameter(name.replace("__", "."), value=value) for name, value in values.items()]
-        return wait_future(self.parameters.set_parameters(parameters), 30).results
+        return self._request(lambda: self.parameters.set_parameters(parameters), 30).results
+
+    def _request(self, send, timeout_s: float):
+        """Call ``send`` (which sends a request and returns its future) on the executor's thread; the reply."""
+        async def request():
+            return await send()
+
+        return wait_future(self.executor.create_task(request), timeout_s)
 
     def latched(self, msg_type, topic: str, count: int = 1, timeout_s: float = 20.0) -> list:
         """The first ``count`` messages of a TRANSIENT_LOCAL subscription created now (a late joiner)."""
