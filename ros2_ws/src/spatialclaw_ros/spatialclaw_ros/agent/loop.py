@@ -20,7 +20,7 @@ from ..config import Config, key_frame_limit
 from ..frames import FrameSet
 from ..kernel.host import ANSWER_SERVICE, HostReply, HostRequest
 from ..kernel.pool import KernelPool
-from ..kernel.results import CellResult, CellStatus
+from ..kernel.results import CellResult, CellStatus, ShownImage
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
@@ -134,7 +134,7 @@ class _Question:
         self.context = ContextReport()
         self.steps = 0
         self.refusals: list[str] = []
-        self.shown: list = []  # every image the cells showed, in order (AgentResult.shown_images)
+        self.shown: list[ShownImage] = []  # what the cells showed, in order (AgentResult.shown_images)
         self._usage_lock = threading.Lock()
         self.spec: QuestionSpec | None = None  # set once the input is valid
 
