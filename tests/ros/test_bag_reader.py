@@ -1,4 +1,7 @@
-"""read_bag on real rosbag2 files written here with rosbags (hand-made numbers) and by the scene renderer."""
+"""read_bag on real rosbag2 files written here with rosbags (hand-made numbers) and by the scene renderer.
+
+The hand-made bag's cameras run at 10 Hz; most tests keep every image (``EVERY``: no minimum interval) so the
+numbers stay simple, and one checks that the default interval thins a bag exactly as it thins live topics."""
 
 from __future__ import annotations
 
@@ -12,10 +15,13 @@ from ros_messages import TFMessage, TYPESTORE, camera_info, compressed, image, t
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from spatialclaw_ros.bag_reader import read_bag
+from spatialclaw_ros.config import FramesConfig
+from spatialclaw_ros.frame_buffer import FrameBuffer
 from spatialclaw_ros.ros.conversions import array_to_image_fields
 from spatialclaw_ros.tf_buffer import UnknownFrameError, transform_matrix, transform_parts
 
 T0 = 1_700_000_000.0
+EVERY = FramesConfig(min_interval_s=0.0)
 COUNT = 30  # images per camera, 10 Hz
 WIDTH, HEIGHT = 8, 6
 K_FRONT = np.array([[10.0, 0, 3.5], [0, 11.0, 2.5], [0, 0, 1]])
@@ -94,7 +100,7 @@ def by_camera(frames, camera):
 
 
 def test_reads_every_camera_with_poses_depth_and_intrinsics(bag):
-    frames = read_bag(bag, max_frames=6)
+    frames = read_bag(bag, EVERY, max_frames=6)
     assert frames.world_frame == "map"
     assert frames.total_frames == 60 and frames.is_video
     assert frames.fps == pytest.approx(59 / 2.95)
@@ -126,7 +132,7 @@ def test_reads_every_camera_with_poses_depth_and_intrinsics(bag):
 
 def test_frames_end_at_the_requested_time(bag):
     # bag start is T0 - 0.1 (the first TF); at_s = 1.02 ends at T0 + 0.92.
-    frames = read_bag(bag, at_s=1.02, max_frames=4)
+    frames = read_bag(bag, EVERY, at_s=1.02, max_frames=4)
     assert [int(f.rgb[0, 0, 0]) for f in by_camera(frames, "front")] == [0, 9]
     assert [int(f.rgb[0, 0, 0]) for f in by_camera(frames, "rear")] == [100, 108]
     with pytest.raises(ValueError, match="cannot be negative"):
@@ -134,11 +140,11 @@ def test_frames_end_at_the_requested_time(bag):
 
 
 def test_cameras_are_chosen_by_name_or_topic(bag):
-    front = read_bag(bag, cameras=["front"], max_frames=3)
+    front = read_bag(bag, EVERY, cameras=["front"], max_frames=3)
     assert {f.camera for f in front.frames} == {"front"}
     assert [int(f.rgb[0, 0, 0]) for f in front.frames] == [0, 14, 29]
     assert front.total_frames == 30
-    rear = read_bag(bag, cameras=["/rear/image_raw/compressed"], max_frames=2)
+    rear = read_bag(bag, EVERY, cameras=["/rear/image_raw/compressed"], max_frames=2)
     assert [int(f.rgb[0, 0, 0]) for f in rear.frames] == [100, 129]
 
 
@@ -153,24 +159,35 @@ def test_unknown_camera_lists_the_image_topics(bag):
 
 
 def test_world_frame_can_be_chosen_and_must_exist(bag):
-    frames = read_bag(bag, cameras=["front"], world_frame="base_link", max_frames=2)
+    frames = read_bag(bag, FramesConfig(world_frame="base_link"), cameras=["front"], max_frames=2)
     assert frames.world_frame == "base_link"
     for f in frames.frames:
         np.testing.assert_allclose(f.T_world_camera, T_BASE_FRONT_LINK @ T_LINK_OPTICAL, atol=1e-9)
         np.testing.assert_allclose(f.poses["base_link"], np.eye(4), atol=1e-12)
-    with pytest.raises(UnknownFrameError, match="'odom' is not in the bag's TF tree; known frames: base_link, front_link"):
-        read_bag(bag, world_frame="odom")
+    with pytest.raises(UnknownFrameError, match="frame 'odom' does not exist in the TF tree; known frames: base_link, "
+                                                "front_link"):
+        read_bag(bag, FramesConfig(world_frame="odom"))
+
+
+def test_the_default_interval_thins_a_bag_as_it_thins_live_topics(bag):
+    frames = read_bag(bag, cameras=["front"], max_frames=30)  # FramesConfig(): min_interval_s 0.2
+    live = FrameBuffer(["front"], FramesConfig())  # what the node keeps of the same stream
+    for i in range(COUNT):
+        live.add_colour("front", T0 + 0.1 * i, "front_optical_frame", lambda: np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+    kept = [f.stamp for f in live.camera("front").frames_between(-math.inf, math.inf)]
+    assert [f.stamp for f in frames.frames] == kept and 13 <= len(kept) <= 15
+    assert frames.total_frames == 30  # received, kept or not
 
 
 def test_depth_pairs_with_the_nearest_image_within_the_tolerance(tmp_path):
-    shifted = write_test_bag(tmp_path / "offset", depth_offset_s=0.08)
-    # colour i at T0 + 0.1 i; depth j at T0 + 0.1 j + 0.08: the nearest to colour i is depth i - 1 (0.02 s away);
-    # colour 0 has none within 0.05 s.
-    frames = read_bag(shifted, cameras=["front"], max_frames=3)
+    shifted = write_test_bag(tmp_path / "offset", depth_offset_s=0.085)
+    # colour i at T0 + 0.1 i; depth j at T0 + 0.1 j + 0.085: the nearest to colour i is depth i - 1 (0.015 s away);
+    # colour 0 has none within the default 0.02 s.
+    frames = read_bag(shifted, EVERY, cameras=["front"], max_frames=3)
     assert [int(f.rgb[0, 0, 0]) for f in frames.frames] == [0, 14, 29]
     assert frames.frames[0].depth is None
     assert [float(f.depth[0, 0]) for f in frames.frames[1:]] == pytest.approx([1.13, 1.28])
-    tight = read_bag(shifted, cameras=["front"], max_frames=3, sync_tolerance_s=0.01)
+    tight = read_bag(shifted, FramesConfig(min_interval_s=0.0, sync_tolerance_s=0.01), cameras=["front"], max_frames=3)
     assert all(f.depth is None for f in tight.frames)
 
 
@@ -179,7 +196,7 @@ def test_single_storage_files_and_sqlite_bags(tmp_path, storage, suffix):
     directory = write_test_bag(tmp_path / "drive", storage=storage)
     (single,) = directory.glob(f"*{suffix}")
     for source in (directory, single):
-        frames = read_bag(source, cameras=["front"], max_frames=2)
+        frames = read_bag(source, EVERY, cameras=["front"], max_frames=2)
         assert [int(f.rgb[0, 0, 0]) for f in frames.frames] == [0, 29]
         np.testing.assert_allclose(frames.frames[1].T_world_camera,
                                    T_map_base(T0 + 2.9) @ T_BASE_FRONT_LINK @ T_LINK_OPTICAL, atol=1e-6)
@@ -187,12 +204,12 @@ def test_single_storage_files_and_sqlite_bags(tmp_path, storage, suffix):
 
 def test_a_bag_without_tf_gives_frames_without_poses(tmp_path):
     bag = write_test_bag(tmp_path / "no_tf", with_tf=False)
-    frames = read_bag(bag, max_frames=2)
+    frames = read_bag(bag, EVERY, max_frames=2)
     assert frames.world_frame == "world"
     assert all(f.T_world_camera is None and f.poses == {} for f in frames.frames)
     assert frames.metadata()["has_poses"] is False and frames.metadata()["has_intrinsics"] is True
-    with pytest.raises(UnknownFrameError, match=r"'map' is not in the bag's TF tree; known frames: none \(the bag has no TF\)"):
-        read_bag(bag, world_frame="map")
+    with pytest.raises(UnknownFrameError, match=r"frame 'map' does not exist in the TF tree; known frames: none"):
+        read_bag(bag, FramesConfig(world_frame="map"))
 
 
 def test_scene_bag_round_trips_within_a_millimetre(tmp_path):
@@ -206,7 +223,7 @@ def test_scene_bag_round_trips_within_a_millimetre(tmp_path):
     rendered = [renderer.render_frame(i).frame for i in range(5)]
     for is_compressed in (False, True):
         path = write_bag(scene, rendered, tmp_path / f"room_{is_compressed}", compressed=is_compressed)
-        frames = read_bag(path, max_frames=5)
+        frames = read_bag(path, EVERY, max_frames=5)
         assert frames.world_frame == scene.world_frame and len(frames.frames) == 5
         for got, truth in zip(frames.frames, rendered):
             assert got.stamp == pytest.approx(truth.stamp, abs=1e-6)

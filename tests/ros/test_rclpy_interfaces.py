@@ -49,18 +49,18 @@ def test_spatial_query_action_has_the_documented_fields_and_constants():
     assert codes == {
         "ERROR_NONE": 0, "ERROR_EMPTY_QUESTION": 1, "ERROR_UNKNOWN_CAMERA": 2, "ERROR_UNKNOWN_TARGET_FRAME": 3,
         "ERROR_NO_FRAMES": 4, "ERROR_BUSY": 5, "ERROR_MODEL_UNREACHABLE": 6, "ERROR_MODEL": 7, "ERROR_DEADLINE": 8,
-        "ERROR_CANCELED": 9, "ERROR_KERNEL": 10, "ERROR_TF": 11, "ERROR_INTERNAL": 12}
+        "ERROR_CANCELED": 9, "ERROR_KERNEL": 10, "ERROR_TF": 11, "ERROR_INTERNAL": 12, "ERROR_CONFIG": 13}
     assert SpatialQuery.Feedback().get_fields_and_field_types() == {
         "step": "uint32", "max_steps": "uint32", "stage": "string", "code": "string", "output_summary": "string",
-        "elapsed_sec": "double"}
+        "elapsed_sec": "double", "bytes_sent": "uint64", "image_tokens": "uint64", "text_tokens": "uint64"}
 
 
-def test_tf2_msgs_stand_in_has_the_upstream_type_hash():
+def test_the_installed_tf2_msgs_has_the_upstream_type_hash():
     from rosbags.typesys import Stores, get_typestore
     from tf2_msgs.msg import TFMessage
 
     assert TFMessage.get_fields_and_field_types() == {"transforms": "sequence<geometry_msgs/TransformStamped>"}
-    # scripts/ros2_env.sh installs the interfaces into the venv prefix.
+    # scripts/ros2_env.sh installs the real tf2_msgs (built from geometry2 jazzy) into the venv prefix.
     description = json.loads((Path(sys.prefix) / "share" / "tf2_msgs" / "msg" / "TFMessage.json").read_text())
     ours = next(h["hash_string"] for h in description["type_hashes"] if h["type_name"] == "tf2_msgs/msg/TFMessage")
     # rosbags carries the upstream Jazzy definitions: an independent source of the real hash.

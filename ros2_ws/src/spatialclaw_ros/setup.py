@@ -5,7 +5,6 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "spatialclaw_ros"
-bags = ["rosbags>=0.10"]  # rosbag2 reading and writing without ROS
 
 setup(
     name=package_name,
@@ -28,12 +27,13 @@ setup(
         "openai>=1.40",
         "pyyaml>=6",
         "matplotlib>=3.7",
+        # The kernel's OS sandbox layers (Linux): Landlock file-system rules and a seccomp filter.
+        "landlock>=1.0.0.dev5",
+        "pyseccomp>=0.1.2",
+        "rosbags>=0.10",  # rosbag2 reading and writing without ROS (spatialclaw ask --bag, the bag player)
     ],
     extras_require={
-        # OS-level kernel sandbox layers (Linux): Landlock file-system rules and a seccomp filter.
-        "sandbox": ["landlock>=1.0.0.dev5", "pyseccomp>=0.1.2"],
-        "bags": bags,
-        "scenes": ["open3d-cpu>=0.18", *bags],
+        "scenes": ["open3d-cpu>=0.18"],
         "test": ["pytest>=8"],
     },
     zip_safe=True,
@@ -44,7 +44,7 @@ setup(
     entry_points={
         "console_scripts": [
             "spatialclaw = spatialclaw_ros.cli:main",
-            "spatialclaw_node = spatialclaw_ros.ros.node:main",
+            "spatialclaw_node = spatialclaw_ros.ros.entry:main",
             "spatialclaw_bag_player = spatialclaw_ros.ros.bag_player:main",
         ],
     },

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from .agent import Agent, AgentEvent, AgentResult, ErrorCode
 from .agent.result import ANSWERED, CANCELLED
 from .cancel import CancelToken
-from .config import Config, load_config
+from .config import Config, key_frame_limit, load_config
 from .doctor import run_checks
 from .frames import Frame, FrameSet
 from .replay import replay_session
@@ -107,12 +107,13 @@ def _load(args: argparse.Namespace):
         from .bag_reader import read_bag
 
         try:
-            frames = read_bag(args.bag, cameras=args.camera, at_s=args.at, max_frames=config.agent.max_key_frames)
+            frames = read_bag(args.bag, config.frames, cameras=args.camera, at_s=args.at,
+                              max_frames=key_frame_limit(config.agent))
         except (OSError, ValueError, LookupError) as error:
             raise BadInput(f"cannot use bag {args.bag}: {error}") from None
     elif args.video:
         try:
-            frames = load_video(args.video, config.agent.max_key_frames)
+            frames = load_video(args.video, key_frame_limit(config.agent))
         except ValueError as error:
             raise BadInput(str(error)) from None
     else:
@@ -180,7 +181,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.out_bag and result.status == ANSWERED:
         from .offline import write_answer_bag
 
-        print(f"answer bag: {write_answer_bag(args.out_bag, result, frames, args.question)}", file=sys.stderr)
+        written = write_answer_bag(args.out_bag, result, frames, args.question, perception=config.perception)
+        print(f"answer bag: {written}", file=sys.stderr)
     return print_result(result, args.json)
 
 

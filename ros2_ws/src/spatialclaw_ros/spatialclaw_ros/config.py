@@ -263,6 +263,31 @@ class PerceptionConfig:
 
 
 @dataclass
+class KeyframeConfig:
+    """A question's frames are spread evenly in "progress": one unit per ``spacing_s`` of time,
+    ``translation_m`` of camera travel or ``rotation_deg`` of camera turn, whichever is largest."""
+
+    spacing_s: float = setting(0.5, "key-frame progress unit in time, in seconds", low=1e-3, high=3600.0)
+    translation_m: float = setting(0.5, "key-frame progress unit in camera travel, in metres", low=1e-3, high=100.0)
+    rotation_deg: float = setting(20.0, "key-frame progress unit in camera turn, in degrees", low=0.1, high=360.0)
+
+
+@dataclass
+class FramesConfig:
+    """How a question's frames are assembled from camera streams, the node's topics and ``ask --bag`` alike."""
+
+    world_frame: str = setting("", "TF frame that poses and answers are in; empty = the root of the first camera's "
+                                   "TF tree")
+    body_frame: str = setting("base_link", "the robot's body frame (REP 105); its pose at each frame lets tools give "
+                                           "directions relative to the robot")
+    sync_tolerance_s: float = setting(0.02, "largest stamp difference for pairing a depth image with a colour "
+                                            "image, in seconds", low=0.0, high=1.0, read_only=True)
+    min_interval_s: float = setting(0.2, "colour frames closer than this to a kept one are dropped before "
+                                         "decoding, in seconds", low=0.0, high=60.0, read_only=True)
+    keyframes: KeyframeConfig = section(KeyframeConfig, "how key frames spread over time and camera motion")
+
+
+@dataclass
 class Config:
     """Every setting of the core (the ROS node adds its own sections on top)."""
 
@@ -270,6 +295,7 @@ class Config:
     agent: AgentConfig = section(AgentConfig, "the question loop")
     kernel: KernelConfig = section(KernelConfig, "the sandboxed kernel")
     perception: PerceptionConfig = section(PerceptionConfig, "perception backends")
+    frames: FramesConfig = section(FramesConfig, "how a question's frames are assembled")
 
 
 @dataclass(frozen=True)
@@ -299,11 +325,12 @@ def _merge(obj: Any, values: dict, where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(obj) if "setting" in f.metadata or "section" in f.metadata}
     updates = {}
     for key, value in values.items():
+        name = f"{where}.{key}" if where else key
         if key not in known:
-            raise ValueError(f"unknown config key '{where}.{key}' (known: {', '.join(sorted(known))})")
+            raise ValueError(f"unknown config key '{name}' (known: {', '.join(sorted(known))})")
         current = getattr(obj, key)
         if "section" in known[key].metadata:
-            updates[key] = _merge(current, value or {}, f"{where}.{key}")
+            updates[key] = _merge(current, value or {}, name)
             continue
         expected = type(current)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -312,8 +339,8 @@ def _merge(obj: Any, values: dict, where: str) -> Any:
             value = tuple(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             kind = "a list of strings" if expected is tuple else expected.__name__
-            raise ValueError(f"config key '{where}.{key}' must be {kind}, got {value!r}")
-        known[key].metadata["setting"].check(f"{where}.{key}", value)
+            raise ValueError(f"config key '{name}' must be {kind}, got {value!r}")
+        known[key].metadata["setting"].check(name, value)
         updates[key] = value
     return dataclasses.replace(obj, **updates)
 
@@ -338,3 +365,127 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     if overrides:
         config = _merge(config, overrides, "config")
     return config
+
+
+def key_frame_limit(agent: AgentConfig) -> int:
+    """The most frames a question's prompt shows as key frames (``agent.max_key_frames`` and the context's image
+    budget): frame sources choose at most this many, so the agent never thins them again by position."""
+    return min(agent.max_key_frames, agent.context.max_images)
+
+
+def apply_settings(config: Any, values: dict[str, Any]) -> Any:
+    """A copy of ``config`` with ``values`` applied, keyed by the dotted names ``declared_settings`` gives (as ROS
+    parameters are); ValueError names the first unknown or bad one."""
+    nested: dict = {}
+    for name, value in values.items():
+        *sections, key = name.split(".")
+        target = nested
+        for part in sections:
+            target = target.setdefault(part, {})
+        target[key] = value
+    return _merge(config, nested, "")
+
+
+# -- the ROS node's own sections (its parameters are these and the core Config's) ------------------------------
+
+@dataclass
+class CameraConfig:
+    """The topics of one camera, parameters ``cameras.<name>.*``; ``for_camera`` gives the usual driver layout."""
+
+    image_topic: str = setting("", "colour image topic (sensor_msgs/Image, or CompressedImage when it ends in "
+                                   "/compressed)", read_only=True)
+    depth_topic: str = setting("", "registered depth topic (16UC1 mm or 32FC1 m, REP 118); empty = none",
+                               read_only=True)
+    info_topic: str = setting("", "sensor_msgs/CameraInfo topic", read_only=True)
+
+    @classmethod
+    def for_camera(cls, name: str) -> "CameraConfig":
+        """The defaults of camera ``name``: /<name>/image_raw, /<name>/depth/image_raw, /<name>/camera_info."""
+        return cls(f"/{name}/image_raw", f"/{name}/depth/image_raw", f"/{name}/camera_info")
+
+
+@dataclass
+class ImageQosConfig:
+    """QoS of the camera subscriptions."""
+
+    reliability: str = setting("best_effort", "reliability of the camera subscriptions; must suit the camera "
+                                              "drivers", choices=("best_effort", "reliable"), read_only=True)
+    depth: int = setting(5, "queue depth (KEEP_LAST) of the camera subscriptions", low=1, high=100, read_only=True)
+
+
+@dataclass
+class BufferConfig:
+    """How much of each live camera stream the node keeps."""
+
+    seconds: float = setting(20.0, "seconds of frames kept per camera", low=0.5, high=3600.0, read_only=True)
+    max_frames: int = setting(48, "most frames kept per camera (thinned evenly in time when full)", low=1,
+                              high=1000, read_only=True)
+
+
+@dataclass
+class QueryConfig:
+    """Defaults of goals that leave these fields at 0."""
+
+    window_s: float = setting(10.0, "history window of a goal that gives no window_sec, in seconds", low=0.1,
+                              high=3600.0)
+    max_frames: int = setting(16, "key frames of a goal that gives no max_frames (at most agent.max_key_frames "
+                                  "and agent.context.max_images)", low=1, high=64)
+
+
+#: Most goals that may wait behind the running one (each waiting goal holds an executor thread).
+MAX_QUEUED_GOALS = 8
+
+
+@dataclass
+class GoalsConfig:
+    """What happens to a goal that arrives while another runs."""
+
+    policy: str = setting("reject", "reject: end it with ERROR_BUSY | queue: wait (up to queue_size), its frames "
+                                    "taken when it arrives", choices=("reject", "queue"))
+    queue_size: int = setting(2, "goals that may wait behind the running one under the queue policy", low=0,
+                              high=MAX_QUEUED_GOALS)
+
+
+@dataclass
+class TfConfig:
+    """The node's tf2 buffer."""
+
+    timeout_s: float = setting(0.5, "how long a goal waits for transforms not yet received (all its lookups "
+                                    "together), in seconds", low=0.0, high=60.0)
+    cache_margin_s: float = setting(10.0, "TF is kept this much longer than buffer.seconds, in seconds", low=0.0,
+                                    high=3600.0, read_only=True)
+
+
+@dataclass
+class VisualizationConfig:
+    """What the node publishes after an answer (markers, clouds, answer text, shown images)."""
+
+    enabled: bool = setting(True, "publish markers, clouds, the answer text and the shown images after each answer")
+    cloud_voxel_m: float = setting(0.05, "voxel size of the published reconstruction cloud, in metres", low=0.0,
+                                   high=10.0)
+    cloud_max_points: int = setting(50_000, "most points in the published reconstruction cloud", low=0,
+                                    high=5_000_000)
+
+
+@dataclass
+class DiagnosticsConfig:
+    """The node's /diagnostics."""
+
+    period_s: float = setting(1.0, "period of /diagnostics, in seconds", low=0.1, high=60.0, read_only=True)
+    endpoint_check_s: float = setting(15.0, "period of the model endpoint health check, in seconds", low=1.0,
+                                      high=3600.0, read_only=True)
+
+
+@dataclass
+class NodeConfig:
+    """The ROS node's own settings; with each camera's CameraConfig and the core Config they are its parameters."""
+
+    camera_names: tuple = setting(("front",), "the cameras; each has its topics under cameras.<name>",
+                                  read_only=True)
+    image_qos: ImageQosConfig = section(ImageQosConfig, "camera subscription QoS")
+    buffer: BufferConfig = section(BufferConfig, "live frames kept per camera")
+    query: QueryConfig = section(QueryConfig, "goal defaults")
+    goals: GoalsConfig = section(GoalsConfig, "concurrent goals")
+    tf: TfConfig = section(TfConfig, "the tf2 buffer")
+    visualization: VisualizationConfig = section(VisualizationConfig, "what RViz is sent")
+    diagnostics: DiagnosticsConfig = section(DiagnosticsConfig, "/diagnostics")

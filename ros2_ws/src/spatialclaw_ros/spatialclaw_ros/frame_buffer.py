@@ -1,30 +1,33 @@
-"""Recent camera frames of a live robot, and the key-frame selection shared with the bag reader.
+"""Assemble a question's frames from camera streams: the live node's topics and recorded bags take this one path.
 
-ROS-free. Per camera, a bounded buffer keeps colour frames (decoded only when kept) with their
-registered depth image paired by stamp and the CameraInfo intrinsics in force; memory is bounded
-by age and by frame count (when full, the frame whose removal leaves the smallest time gap goes,
-so the buffer keeps spanning its window). A question's frames are chosen by ``select_keyframes``:
-evenly spread in "progress", which grows with time, travel and turning alike, so a moving camera
-contributes different viewpoints and a still one frames spread in time. Poses come from a
-TransformBuffer at each image's stamp.
+ROS-free. Per camera, a buffer keeps colour frames, each with the registered depth image nearest in stamp
+(within ``frames.sync_tolerance_s``, whichever arrives first) and the CameraInfo intrinsics in force at its
+stamp; colour frames closer than ``frames.min_interval_s`` to a kept one are dropped before decoding. The live
+node decodes a kept image when it arrives and bounds memory by age and count (``BufferConfig``: when full, the
+frame whose removal leaves the smallest time gap goes); a bag keeps every frame as a reference and decodes only
+the key frames chosen. ``FrameBuffer.frame_set`` chooses a question's key frames evenly in "progress", which
+grows with time, travel and turning alike (``select_keyframes``), and looks up each one's camera pose, and the
+body frame's, in the world frame at the image stamp through a ``TransformSource`` (tf2 live, a TransformBuffer
+for bags).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .config import BufferConfig, FramesConfig, KeyframeConfig
 from .frames import Frame, FrameSet
-from .tf_buffer import TransformBuffer, TransformError
+from .tf_buffer import TransformError, TransformSource
 
-#: TF frame whose pose is added to every frame's ``poses`` when the tree has it (REP 105).
-BODY_FRAME = "base_link"
 #: Depth messages that arrived before their colour image wait here (per camera) to be paired.
 PENDING_DEPTH = 8
 #: CameraInfo changes remembered per camera (intrinsics rarely change; each change is kept with its stamp).
@@ -34,6 +37,8 @@ INFO_HISTORY = 16
 PROGRESS_TIE = 1e-6
 
 Decoder = Callable[[], np.ndarray]
+#: Pixels as decoded, or the decoder that gives them (a bag's frames are decoded only once chosen).
+Pixels = np.ndarray | Decoder
 
 
 class FrameSelectionError(ValueError):
@@ -46,41 +51,6 @@ class UnknownCameraError(FrameSelectionError):
 
 class NoFramesError(FrameSelectionError):
     """No buffered frame falls inside the requested window."""
-
-
-@dataclass(frozen=True)
-class BufferLimits:
-    """How much one camera's buffer holds: frames at most ``seconds`` older than its newest, at most
-    ``max_frames`` of them, at least ``min_interval_s`` apart (closer frames are dropped before decoding);
-    depth is paired with colour when their stamps differ by at most ``sync_tolerance_s``."""
-
-    seconds: float = 20.0
-    max_frames: int = 48
-    min_interval_s: float = 0.2
-    sync_tolerance_s: float = 0.02
-
-    def __post_init__(self) -> None:
-        if not self.seconds > 0:
-            raise ValueError(f"buffer seconds must be positive, got {self.seconds}")
-        if self.max_frames < 1:
-            raise ValueError(f"buffer max_frames must be at least 1, got {self.max_frames}")
-        if self.min_interval_s < 0 or self.sync_tolerance_s < 0:
-            raise ValueError(f"min_interval_s ({self.min_interval_s}) and sync_tolerance_s "
-                             f"({self.sync_tolerance_s}) cannot be negative")
-
-
-@dataclass(frozen=True)
-class KeyframePolicy:
-    """One unit of key-frame progress per ``spacing_s`` of time, ``translation_m`` of camera travel or
-    ``rotation_deg`` of camera turn, whichever is largest between consecutive frames."""
-
-    spacing_s: float = 0.5
-    translation_m: float = 0.5
-    rotation_deg: float = 20.0
-
-    def __post_init__(self) -> None:
-        if not (self.spacing_s > 0 and self.translation_m > 0 and self.rotation_deg > 0):
-            raise ValueError(f"key-frame spacing, translation and rotation must be positive, got {self}")
 
 
 @dataclass(frozen=True)
@@ -98,26 +68,35 @@ class Intrinsics:
                 and np.array_equal(self.K, other.K)
                 and np.array_equal(_or_empty(self.distortion), _or_empty(other.distortion)))
 
+    def fits(self, width: int, height: int) -> bool:
+        """Whether these intrinsics are for images of this size (a CameraInfo of size 0 fits any)."""
+        return (self.width, self.height) in ((0, 0), (width, height))
+
 
 def _or_empty(values: np.ndarray | None) -> np.ndarray:
     return np.zeros(0) if values is None else np.asarray(values)
 
 
+def _pixels(value: Pixels) -> np.ndarray:
+    return value() if callable(value) else value
+
+
 @dataclass
 class BufferedFrame:
-    """A kept colour frame; ``depth`` stays in its wire type (uint16 mm or float32 m) until a FrameSet is built."""
+    """A kept colour frame; ``depth`` stays in its wire type (uint16 mm or float32 m) until a FrameSet is built.
+    Either may still be a decoder (a bag's frames); ``load`` decodes them."""
 
     index: int
     camera: str
     stamp: float
     frame_id: str
-    rgb: np.ndarray
-    depth: np.ndarray | None = None
+    rgb: Pixels
+    depth: Pixels | None = None
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the frame's pixels."""
-        return int(self.rgb.nbytes + (0 if self.depth is None else self.depth.nbytes))
+        """Memory held by the frame's decoded pixels."""
+        return sum(value.nbytes for value in (self.rgb, self.depth) if isinstance(value, np.ndarray))
 
 
 @dataclass(frozen=True)
@@ -136,10 +115,11 @@ class CameraStats:
     colour_rate_hz: float  # over the buffer's time span
     has_intrinsics: bool
     depth_size_mismatches: int  # depth images dropped because their size differs from the colour image
+    without_frame_id: int  # colour images dropped: no frame_id and no CameraInfo naming one
 
 
 def keyframe_progress(stamps: Sequence[float], poses: Sequence[np.ndarray | None] | None,
-                      policy: KeyframePolicy) -> np.ndarray:
+                      policy: KeyframeConfig) -> np.ndarray:
     """Cumulative progress along ascending ``stamps``: each step adds the largest of time, travel and turn in
     policy units; a step with a missing pose on either side counts time only."""
     stamps = np.asarray(stamps, dtype=np.float64)
@@ -171,7 +151,7 @@ def nearest_indices(sorted_values: np.ndarray, targets: np.ndarray, tie_toleranc
 
 
 def select_keyframes(stamps: Sequence[float], poses: Sequence[np.ndarray | None] | None, count: int,
-                     policy: KeyframePolicy) -> list[int]:
+                     policy: KeyframeConfig) -> list[int]:
     """Positions (ascending) of ``min(count, len(stamps))`` frames spread evenly in key-frame progress.
 
     ``stamps`` ascend; ``poses`` are camera-to-world 4x4 matrices (None where unknown) or None for time
@@ -195,34 +175,48 @@ def select_keyframes(stamps: Sequence[float], poses: Sequence[np.ndarray | None]
 
 
 class CameraBuffer:
-    """One camera's kept frames (ascending stamps), pending depth images and intrinsics history; thread-safe."""
+    """One camera's kept frames (ascending stamps), pending depth images and intrinsics history; thread-safe.
 
-    def __init__(self, name: str, limits: BufferLimits) -> None:
+    ``retention`` None keeps every frame (a bag); ``decode_on_arrival`` decodes a kept frame when it arrives
+    (live: decoding is spread over the ingest thread) rather than when it is chosen (a bag)."""
+
+    def __init__(self, name: str, settings: FramesConfig, retention: BufferConfig | None = None,
+                 decode_on_arrival: bool = True) -> None:
         self.name = name
-        self.limits = limits
+        self.sync_tolerance_s = settings.sync_tolerance_s
+        self.min_interval_s = settings.min_interval_s
+        self.seconds = math.inf if retention is None else retention.seconds
+        self.max_frames = math.inf if retention is None else retention.max_frames
+        self.decode_on_arrival = decode_on_arrival
         self._lock = threading.Lock()
         self._frames: list[BufferedFrame] = []
         self._stamps: list[float] = []  # stamps of _frames, for bisect
         self._pending_depth: deque[tuple[float, Decoder]] = deque(maxlen=PENDING_DEPTH)
         self._infos: deque[tuple[float, Intrinsics]] = deque(maxlen=INFO_HISTORY)
+        self._info_frame_id = ""
         self._received: deque[float] = deque()  # colour stamps received within ``seconds`` of the newest
-        self._counts = {"colour": 0, "depth": 0, "info": 0, "size_mismatch": 0}
+        self._counts = {"colour": 0, "depth": 0, "info": 0, "size_mismatch": 0, "no_frame_id": 0}
 
     # -- ingest -------------------------------------------------------------------------------
 
     def add_colour(self, index: int, stamp: float, frame_id: str, decode: Decoder) -> bool:
-        """Offer a colour image; it is decoded and kept unless a kept frame lies within ``min_interval_s``."""
+        """Offer a colour image; kept unless a kept frame lies within ``min_interval_s``. An image without a
+        frame_id takes the one its CameraInfo names; ValueError when there is none."""
         with self._lock:
             self._counts["colour"] += 1
-            if self._received and stamp < self._received[-1] - self.limits.seconds:
+            frame_id = frame_id.lstrip("/") or self._info_frame_id
+            if not frame_id:
+                self._counts["no_frame_id"] += 1
+                raise ValueError("its header has no frame_id and no CameraInfo has named one yet")
+            if self._received and stamp < self._received[-1] - self.seconds:
                 self._clear_locked()  # the clock jumped back (a replayed bag restarted): start afresh
             self._note_received(stamp)
             at = bisect.bisect_left(self._stamps, stamp)
             neighbours = self._stamps[max(at - 1, 0):at + 1]
-            if any(abs(stamp - other) < self.limits.min_interval_s or stamp == other for other in neighbours):
+            if any(abs(stamp - other) < self.min_interval_s or stamp == other for other in neighbours):
                 return False
-        rgb = decode()  # outside the lock: decoding is the expensive part
-        frame = BufferedFrame(index=index, camera=self.name, stamp=stamp, frame_id=frame_id.lstrip("/"), rgb=rgb)
+        rgb = decode() if self.decode_on_arrival else decode  # outside the lock: decoding is the expensive part
+        frame = BufferedFrame(index=index, camera=self.name, stamp=stamp, frame_id=frame_id, rgb=rgb)
         with self._lock:
             at = bisect.bisect_left(self._stamps, stamp)
             self._stamps.insert(at, stamp)
@@ -234,23 +228,23 @@ class CameraBuffer:
         return True
 
     def add_depth(self, stamp: float, decode: Decoder) -> bool:
-        """Offer a depth image; it is decoded only when a kept colour frame within the tolerance lacks depth.
-
-        A depth image newer than every kept frame waits (a few at most) for its colour image.
-        """
+        """Offer a depth image; it is paired with the nearest kept colour frame within the tolerance that lacks
+        depth (and decoded then, when decoding on arrival). A depth image newer than every kept frame waits (a
+        few at most) for its colour image."""
         with self._lock:
             self._counts["depth"] += 1
             frame = self._unpaired_frame_near(stamp)
             if frame is None:
-                if not self._stamps or stamp > self._stamps[-1] + self.limits.sync_tolerance_s:
+                if not self._stamps or stamp > self._stamps[-1] + self.sync_tolerance_s:
                     self._pending_depth.append((stamp, decode))
                 return False
         return self._attach_depth(frame, decode)
 
-    def add_info(self, stamp: float, intrinsics: Intrinsics) -> None:
-        """Record CameraInfo intrinsics; only changes are stored, each valid from its stamp on."""
+    def add_info(self, stamp: float, intrinsics: Intrinsics, frame_id: str = "") -> None:
+        """Record CameraInfo intrinsics (only changes are stored, each valid from its stamp on) and its frame."""
         with self._lock:
             self._counts["info"] += 1
+            self._info_frame_id = frame_id.lstrip("/") or self._info_frame_id
             if not self._infos or not intrinsics.same_as(self._infos[-1][1]):
                 self._infos.append((stamp, intrinsics))
 
@@ -300,7 +294,11 @@ class CameraBuffer:
                 nbytes=sum(f.nbytes for f in self._frames),
                 oldest_s=self._stamps[0] if self._stamps else None, newest_s=received[-1] if received else None,
                 colour_rate_hz=(len(received) - 1) / span if span > 0 else 0.0, has_intrinsics=bool(self._infos),
-                depth_size_mismatches=self._counts["size_mismatch"])
+                depth_size_mismatches=self._counts["size_mismatch"], without_frame_id=self._counts["no_frame_id"])
+
+    def depth_of(self, frame: BufferedFrame, rgb: np.ndarray) -> np.ndarray | None:
+        """The frame's depth decoded, or None (counted as a mismatch) when its size is not the colour image's."""
+        return None if frame.depth is None else self._fitting(_pixels(frame.depth), rgb)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -309,7 +307,7 @@ class CameraBuffer:
             self._received.append(stamp)
         else:
             self._received.insert(bisect.bisect_left(self._received, stamp), stamp)
-        while self._received and self._received[0] < self._received[-1] - self.limits.seconds:
+        while self._received and self._received[0] < self._received[-1] - self.seconds:
             self._received.popleft()
 
     def _clear_locked(self) -> None:
@@ -319,7 +317,7 @@ class CameraBuffer:
         self._received.clear()
 
     def _unpaired_frame_near(self, stamp: float) -> BufferedFrame | None:
-        tolerance = self.limits.sync_tolerance_s
+        tolerance = self.sync_tolerance_s
         lo = bisect.bisect_left(self._stamps, stamp - tolerance)
         hi = bisect.bisect_right(self._stamps, stamp + tolerance)
         candidates = [f for f in self._frames[lo:hi] if f.depth is None]
@@ -327,26 +325,35 @@ class CameraBuffer:
 
     def _take_pending_depth(self, stamp: float) -> Decoder | None:
         best = min(self._pending_depth, key=lambda item: abs(item[0] - stamp), default=None)
-        if best is None or abs(best[0] - stamp) > self.limits.sync_tolerance_s:
+        if best is None or abs(best[0] - stamp) > self.sync_tolerance_s:
             return None
         self._pending_depth.remove(best)
         return best[1]
 
     def _attach_depth(self, frame: BufferedFrame, decode: Decoder) -> bool:
-        depth = decode()
-        if depth.shape[:2] != frame.rgb.shape[:2]:
-            with self._lock:
-                self._counts["size_mismatch"] += 1
+        if not self.decode_on_arrival:
+            frame.depth = decode
+            return True
+        depth = self._fitting(decode(), frame.rgb)
+        if depth is None:
             return False
         frame.depth = depth
         return True
 
+    def _fitting(self, depth: np.ndarray, rgb: np.ndarray) -> np.ndarray | None:
+        """``depth`` when it is the colour image's size; otherwise None, counted."""
+        if depth.shape[:2] == rgb.shape[:2]:
+            return depth
+        with self._lock:
+            self._counts["size_mismatch"] += 1
+        return None
+
     def _evict(self) -> None:
         """Drop frames older than ``seconds`` before the newest, then thin to ``max_frames``."""
         newest = self._stamps[-1]
-        expired = bisect.bisect_left(self._stamps, newest - self.limits.seconds)
+        expired = bisect.bisect_left(self._stamps, newest - self.seconds)
         del self._stamps[:expired], self._frames[:expired]
-        while len(self._frames) > self.limits.max_frames:
+        while len(self._frames) > self.max_frames:
             if len(self._frames) <= 2:
                 drop = 0
             else:
@@ -357,7 +364,8 @@ class CameraBuffer:
 
 @dataclass
 class FrameRequest:
-    """Which frames a question wants: cameras (None = all), the window ``[end_s - window_s, end_s]`` and how many."""
+    """Which frames a question wants: cameras (None = all), the window ``[end_s - window_s, end_s]`` (``window_s``
+    may be infinite: everything up to ``end_s``) and how many."""
 
     end_s: float
     window_s: float
@@ -371,20 +379,30 @@ class FrameRequest:
             raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
 
 
-@dataclass
+class _TfBudget:
+    """One wait for transforms per question, shared by all its lookups (see ``FrameBuffer.frame_set``)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._deadline = time.monotonic() + timeout_s
+
+    def left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
+
+
 class FrameBuffer:
-    """Buffers of every configured camera; ``frame_set`` turns a FrameRequest into a posed FrameSet."""
+    """Buffers of every camera; ``frame_set`` turns a FrameRequest into a posed FrameSet of key frames.
 
-    cameras: Sequence[str]
-    limits: BufferLimits = field(default_factory=BufferLimits)
-    policy: KeyframePolicy = field(default_factory=KeyframePolicy)
+    ``retention`` and ``decode_on_arrival`` as for CameraBuffer: the live node passes its BufferConfig and
+    decodes on arrival, a bag keeps everything and decodes only the chosen frames."""
 
-    def __post_init__(self) -> None:
-        if not self.cameras:
+    def __init__(self, cameras: Sequence[str], settings: FramesConfig, retention: BufferConfig | None = None,
+                 decode_on_arrival: bool = True) -> None:
+        if not cameras:
             raise ValueError("a frame buffer needs at least one camera")
-        if len(set(self.cameras)) != len(self.cameras):
-            raise ValueError(f"camera names must be unique, got {list(self.cameras)}")
-        self._buffers = {name: CameraBuffer(name, self.limits) for name in self.cameras}
+        if len(set(cameras)) != len(cameras):
+            raise ValueError(f"camera names must be unique, got {list(cameras)}")
+        self.cameras = list(cameras)
+        self._buffers = {name: CameraBuffer(name, settings, retention, decode_on_arrival) for name in self.cameras}
         self._index_lock = threading.Lock()
         self._next_index = 0
 
@@ -406,9 +424,9 @@ class FrameBuffer:
         """Offer a depth image of ``camera`` (see CameraBuffer.add_depth)."""
         return self.camera(camera).add_depth(stamp, decode)
 
-    def add_info(self, camera: str, stamp: float, intrinsics: Intrinsics) -> None:
-        """Record the CameraInfo intrinsics of ``camera``."""
-        self.camera(camera).add_info(stamp, intrinsics)
+    def add_info(self, camera: str, stamp: float, intrinsics: Intrinsics, frame_id: str = "") -> None:
+        """Record the CameraInfo intrinsics (and frame) of ``camera``."""
+        self.camera(camera).add_info(stamp, intrinsics, frame_id)
 
     def clear(self) -> None:
         """Forget every camera's frames."""
@@ -419,12 +437,18 @@ class FrameBuffer:
         """CameraStats of every camera, in configuration order."""
         return [self._buffers[name].stats() for name in self.cameras]
 
-    def frame_set(self, request: FrameRequest, tf: TransformBuffer, world_frame: str) -> FrameSet:
+    def frame_set(self, request: FrameRequest, tf: TransformSource, settings: FramesConfig, *,
+                  tf_timeout_s: float = 0.0,
+                  prefetch: Callable[[list[BufferedFrame]], None] | None = None) -> FrameSet:
         """Key frames of the requested cameras in the window, with intrinsics and poses at their stamps.
 
-        Frames without a pose (TF not yet received, or too old) are left out; when a camera has frames in
-        the window but none with a pose, the TransformError of its newest frame is raised. NoFramesError
-        when the window holds no frame; UnknownCameraError for an unknown camera.
+        The world frame is ``settings.world_frame``, or the root of the TF tree of the first camera with frames;
+        with neither a world frame set nor any transform known, the frames have no poses.
+        Each camera's newest frame may wait for its transform up to what is left of ``tf_timeout_s`` (one budget
+        for the question); older frames' transforms have arrived or never will. Frames without a pose are left
+        out; when a camera has frames but none with a pose, the TransformError of its newest frame is raised.
+        NoFramesError when the window holds no frame; UnknownCameraError for an unknown camera. ``prefetch``
+        gets the chosen frames before they are decoded (a bag reads them in one pass).
         """
         names = list(dict.fromkeys(request.cameras)) if request.cameras else list(self.cameras)
         buffers = [self.camera(name) for name in names]
@@ -433,42 +457,80 @@ class FrameBuffer:
         if not any(in_window.values()):
             raise NoFramesError(f"no frames in the window [{start:.3f}, {request.end_s:.3f}] s; "
                                 + "; ".join(self._describe_span(buffer) for buffer in buffers))
-        posed: dict[str, list[tuple[BufferedFrame, np.ndarray]]] = {}
+        budget = _TfBudget(tf_timeout_s)
+        world = settings.world_frame.strip().lstrip("/")
+        unposed = not world and not tf.frames()  # no TF at all: image-only questions still work
+        if not world and not unposed:
+            world = self._root(in_window, tf)
+        posed: dict[str, list[tuple[BufferedFrame, np.ndarray | None]]] = {}
         for name, candidates in in_window.items():
-            if not candidates:
-                continue
-            posed[name], error = [], None
-            for frame in candidates:
-                try:
-                    posed[name].append((frame, tf.lookup(world_frame, frame.frame_id, frame.stamp)))
-                except TransformError as failure:
-                    error = failure
-            if not posed[name]:
-                raise type(error)(f"camera {name}: none of its {len(candidates)} frames in the window has a pose in "
-                                  f"{world_frame!r}; newest frame: {error}")
+            if candidates:
+                posed[name] = ([(frame, None) for frame in candidates] if unposed
+                               else self._posed(name, candidates, tf, world, budget))
         quotas = share_frames(request.max_frames, list(posed))
-        frames = []
+        chosen: list[tuple[BufferedFrame, np.ndarray | None]] = []
         for name, quota in quotas.items():
-            chosen = posed[name]
-            picks = select_keyframes([f.stamp for f, _ in chosen], [T for _, T in chosen], quota, self.policy)
-            frames += [self._frame(chosen[i][0], chosen[i][1], tf, world_frame) for i in picks]
+            frames = posed[name]
+            poses = None if unposed else [T for _, T in frames]
+            picks = select_keyframes([f.stamp for f, _ in frames], poses, quota, settings.keyframes)
+            chosen += [frames[i] for i in picks]
+        if prefetch is not None:
+            prefetch([frame for frame, _ in chosen])
+        body_frame = "" if unposed else settings.body_frame.strip().lstrip("/")
+        frames = [self._frame(frame, T, tf, world, body_frame) for frame, T in chosen]
         frames.sort(key=lambda f: (f.stamp, f.index))
         received = [s for name in posed for s in self._buffers[name].received_between(start, request.end_s)]
         span = max(received) - min(received) if received else 0.0
-        return FrameSet(frames=frames, world_frame=world_frame, is_video=True,
+        window = [start if math.isfinite(start) else min(f.stamp for f in frames), request.end_s]
+        return FrameSet(frames=frames, world_frame=world or "world", is_video=True,
                         fps=(len(received) - 1) / span if span > 0 else 0.0, total_frames=max(len(received), len(frames)),
-                        extra={"window": [start, request.end_s], "cameras_used": sorted(posed)})
+                        extra={"window": window, "cameras_used": sorted(posed), "body_frame": body_frame})
 
-    def _frame(self, frame: BufferedFrame, T_world_camera: np.ndarray, tf: TransformBuffer, world_frame: str) -> Frame:
-        intrinsics = self._buffers[frame.camera].intrinsics_at(frame.stamp)
-        depth, K, distortion = frame.depth, None, None
-        if intrinsics is not None and (intrinsics.width, intrinsics.height) in ((0, 0), frame.rgb.shape[1::-1]):
+    @staticmethod
+    def _root(in_window: dict[str, list[BufferedFrame]], tf: TransformSource) -> str:
+        """The root of the TF tree of the first camera whose newest frame's frame TF knows."""
+        errors = []
+        for name, frames in in_window.items():
+            if frames:
+                try:
+                    return tf.root(frames[-1].frame_id)
+                except TransformError as error:
+                    errors.append(error)
+        raise type(errors[0])("no camera's frame is in the TF tree, so there is no world frame (frames.world_frame "
+                              f"empty: the root of the first camera's tree): {'; '.join(map(str, errors))}")
+
+    @staticmethod
+    def _posed(name: str, candidates: list[BufferedFrame], tf: TransformSource, world: str,
+               budget: _TfBudget) -> list[tuple[BufferedFrame, np.ndarray]]:
+        """(frame, T_world_camera) of the candidates with a pose, oldest first; the newest may wait for TF."""
+        posed, error = [], None
+        for number, frame in enumerate(reversed(candidates)):
+            try:
+                posed.append((frame, tf.lookup(world, frame.frame_id, frame.stamp, budget.left() if number == 0 else 0.0)))
+            except TransformError as failure:
+                error = error or failure
+        if not posed:
+            raise type(error)(f"camera {name}: none of its {len(candidates)} frames in the window has a pose in "
+                              f"{world!r}; newest frame: {error}")
+        return posed[::-1]
+
+    def _frame(self, frame: BufferedFrame, T_world_camera: np.ndarray | None, tf: TransformSource, world: str,
+               body_frame: str) -> Frame:
+        buffer = self._buffers[frame.camera]
+        rgb = _pixels(frame.rgb)
+        intrinsics = buffer.intrinsics_at(frame.stamp)
+        K = distortion = None
+        if intrinsics is not None and intrinsics.fits(rgb.shape[1], rgb.shape[0]):
             K, distortion = intrinsics.K, intrinsics.distortion
         poses = {}
-        if frame.frame_id != BODY_FRAME and tf.can_transform(world_frame, BODY_FRAME, frame.stamp):
-            poses[BODY_FRAME] = tf.lookup(world_frame, BODY_FRAME, frame.stamp)
-        return Frame(index=frame.index, rgb=frame.rgb, stamp=frame.stamp, camera=frame.camera, frame_id=frame.frame_id,
-                     K=K, distortion=distortion, depth=depth, T_world_camera=T_world_camera, poses=poses)
+        if body_frame and body_frame != frame.frame_id:
+            try:
+                poses[body_frame] = tf.lookup(world, body_frame, frame.stamp)
+            except TransformError:
+                pass  # a robot without that frame: tools say they need it when asked for directions
+        return Frame(index=frame.index, rgb=rgb, stamp=frame.stamp, camera=frame.camera, frame_id=frame.frame_id,
+                     K=K, distortion=distortion, depth=buffer.depth_of(frame, rgb), T_world_camera=T_world_camera,
+                     poses=poses)
 
     def _describe_span(self, buffer: CameraBuffer) -> str:
         span = buffer.span()

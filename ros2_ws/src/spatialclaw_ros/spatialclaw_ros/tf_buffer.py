@@ -1,6 +1,8 @@
-"""A ROS-free TF buffer: a time-stamped transform tree with tf2's lookup semantics.
+"""TF for the frame assembly: the ``TransformSource`` interface it looks poses up through, and a ROS-free
+buffer with tf2's lookup semantics behind it for recordings read without ROS.
 
-The node feeds it from ``/tf`` and ``/tf_static``, the bag reader from a recording. Transforms are
+The node looks up through tf2 (``ros/transforms.py``: a ``tf2_ros.Buffer`` fed by a ``TransformListener``);
+``spatialclaw ask --bag`` fills a ``TransformBuffer`` from the bag's ``/tf`` and ``/tf_static``. Transforms are
 stored parent -> child as ``T_parent_child`` (maps child-frame points into the parent frame).
 """
 
@@ -10,6 +12,7 @@ import bisect
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
@@ -29,6 +32,20 @@ class ConnectivityError(TransformError):
 
 class ExtrapolationError(TransformError):
     """The lookup time is outside the buffered time range of a transform on the path."""
+
+
+class TransformSource(Protocol):
+    """Where the frame assembly and the visualisation look poses up: tf2 in the node, a TransformBuffer offline."""
+
+    def lookup(self, target: str, source: str, stamp_s: float | None = None, timeout_s: float = 0.0) -> np.ndarray:
+        """``T_target_source`` (4x4) at ``stamp_s`` (None = the latest common time), waiting up to ``timeout_s`` for
+        data not yet received; a TransformError subclass with the reason otherwise."""
+
+    def frames(self) -> list[str]:
+        """Every frame the tree knows, sorted."""
+
+    def root(self, frame: str) -> str:
+        """The root of the tree ``frame`` belongs to."""
 
 
 @dataclass
@@ -143,10 +160,11 @@ class TransformBuffer:
                 del edge.stamps[:expired], edge.translations[:expired], edge.quaternions[:expired]
             return True
 
-    def lookup(self, target: str, source: str, stamp_s: float | None = None) -> np.ndarray:
+    def lookup(self, target: str, source: str, stamp_s: float | None = None, timeout_s: float = 0.0) -> np.ndarray:
         """``T_target_source`` (4x4) at ``stamp_s``; None = the latest time all transforms on the path share.
 
-        Raises UnknownFrameError, ConnectivityError or ExtrapolationError with tf2-like messages.
+        Raises UnknownFrameError, ConnectivityError or ExtrapolationError with tf2-like messages. A recording's
+        transforms are all here before the first lookup, so ``timeout_s`` (TransformSource's) never waits.
         """
         target, source = _normalise_frame(target), _normalise_frame(source)
         with self._lock:

@@ -4,22 +4,30 @@
 the answer's evidence points grouped by label (a point or two: spheres; an object's points: a box,
 and those points in the "objects" cloud coloured by label), two single points as a measured
 segment (a line labelled with its length for length answers, else an arrow from the first to the
-second, e.g. a direction), the answer text, and the "reconstruction" cloud the agent worked on (the
-frames' metric depth back-projected, coloured, voxel-downsampled and size-capped).
+second, e.g. a direction), the answer text, and the "reconstruction" cloud: the reconstruction the
+cells worked on (``used_reconstruction``: what a model backend served them, kept by a
+``ReconstructionRecorder``, or the sensor backend's), coloured, voxel-downsampled and size-capped.
 ``ros/publishing.py`` turns the specs into messages.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
+from .config import PerceptionConfig
 from .frames import Frame, FrameSet
-from .perception.camera import backproject
-from .tf_buffer import TransformBuffer
+from .kernel.host import HostHandler, HostReply, HostRequest
+from .perception.model_service import SERVICE, reconstruction_from_reply
+from .perception.reconstruction import Reconstruction, ViewGeometry
+from .perception.sensor import SensorBackend
+from .perception.service import BackendStatus, PerceptionService
+from .tf_buffer import TransformSource
 
 # Marker kinds (visualization_msgs/Marker type constants).
 ARROW, CUBE, SPHERE, LINE_LIST, TEXT = 0, 1, 2, 5, 9
@@ -40,6 +48,8 @@ MIN_OBJECT_POINTS = 3
 RECONSTRUCTION, OBJECTS = "reconstruction", "objects"
 #: Where no evidence point anchors the answer text: this far in front of and above the newest camera.
 ANSWER_AHEAD_M = 1.0
+#: Reconstructed points less confident than this stay out of the cloud (the tools' default ``conf_threshold``).
+CLOUD_MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ class Evidence:
     points: np.ndarray
 
 
-def evidence_groups(answer, world_frame: str, tf: TransformBuffer, stamp_s: float) -> list[Evidence]:
+def evidence_groups(answer, world_frame: str, tf: TransformSource, stamp_s: float) -> list[Evidence]:
     """The answer's evidence points (``Answer.points``: dicts with ``label``, ``xyz`` and optionally the TF
     ``frame`` xyz is in, default the world frame) in the world frame, grouped by label in order of appearance.
     ``xyz`` may be one point or an (N, 3) array of an object's points."""
@@ -106,14 +116,14 @@ def apply(T: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
 
 
-def world_to_target(frames: FrameSet, tf: TransformBuffer, target_frame: str) -> np.ndarray:
+def world_to_target(frames: FrameSet, tf: TransformSource, target_frame: str) -> np.ndarray:
     """4x4 map from the frames' world frame into ``target_frame`` at the newest frame's stamp (TransformError if none)."""
     if target_frame == frames.world_frame:
         return np.eye(4)
     return tf.lookup(target_frame, frames.world_frame, max(f.stamp for f in frames.frames))
 
 
-def evidence_in(answer, frames: FrameSet, tf: TransformBuffer, target_frame: str) -> list[Evidence]:
+def evidence_in(answer, frames: FrameSet, tf: TransformSource, target_frame: str) -> list[Evidence]:
     """The answer's evidence groups (``evidence_groups``) mapped into ``target_frame``."""
     if answer is None:
         return []
@@ -127,9 +137,11 @@ def key_points(groups: Sequence[Evidence]) -> list[tuple[str, np.ndarray]]:
     return [(g.label, (g.points.min(axis=0) + g.points.max(axis=0)) / 2) for g in groups]
 
 
-def build_markup(result, frames: FrameSet, tf: TransformBuffer, target_frame: str, *, namespace: str,
-                 cloud_voxel_m: float = 0.05, cloud_max_points: int = 50_000) -> Markup:
-    """The markers and clouds of ``result`` (an AgentResult) over ``frames``, in ``target_frame``.
+def build_markup(result, frames: FrameSet, tf: TransformSource, target_frame: str, *, namespace: str,
+                 reconstruction: Reconstruction | None = None, cloud_voxel_m: float = 0.05,
+                 cloud_max_points: int = 50_000) -> Markup:
+    """The markers and clouds of ``result`` (an AgentResult) over ``frames``, in ``target_frame``, with the cloud of
+    ``reconstruction`` (see ``used_reconstruction``; None: no reconstruction cloud).
 
     Everything is placed at the time of the newest frame (``Markup.stamp_s``); ``tf`` must connect the
     frames' world frame with ``target_frame`` then (TransformError otherwise).
@@ -150,20 +162,76 @@ def build_markup(result, frames: FrameSet, tf: TransformBuffer, target_frame: st
     anchor = _answer_anchor(groups, newest, to_target)
     markup.markers.append(MarkerSpec(next(next_id), TEXT, tuple(anchor), (0, 0, TEXT_HEIGHT_M * 1.5), ANSWER_COLOUR,
                                      text=answer_text(result)))
-    points, colours = reconstruction_cloud(frames.frames, to_target, cloud_voxel_m, cloud_max_points)
-    if len(points):
-        markup.clouds.append(CloudSpec(RECONSTRUCTION, points, colours))
+    if reconstruction is not None:
+        points, colours = reconstruction_cloud(reconstruction, frames, to_target, cloud_voxel_m, cloud_max_points)
+        if len(points):
+            markup.clouds.append(CloudSpec(RECONSTRUCTION, points, colours))
     if objects:
         markup.clouds.append(CloudSpec(OBJECTS, np.concatenate([p for p, _ in objects]).astype(np.float32),
                                        np.concatenate([c for _, c in objects])))
     return markup
 
 
+class ReconstructionRecorder:
+    """A PerceptionService whose reconstruction host service keeps what it returns to the current question's
+    cells, so the cloud shown is the one they used (``served``); ``handlers`` starts a new question."""
+
+    def __init__(self, service: PerceptionService) -> None:
+        self.service = service
+        self._views: dict[int, ViewGeometry] = {}
+        self._served: Reconstruction | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        self.service.load()
+
+    def report(self) -> list[BackendStatus]:
+        return self.service.report()
+
+    def close(self) -> None:
+        self.service.close()
+
+    def handlers(self, frames: FrameSet) -> dict[str, HostHandler]:
+        with self._lock:
+            self._views, self._served = {}, None
+        handlers = self.service.handlers(frames)
+        if SERVICE in handlers:
+            handlers[SERVICE] = self._recording(handlers[SERVICE])
+        return handlers
+
+    def _recording(self, handler: HostHandler) -> HostHandler:
+        def handle(request: HostRequest) -> HostReply:
+            reply = handler(request)
+            served = reconstruction_from_reply(reply)
+            with self._lock:
+                self._views.update(served.views)
+                self._served = Reconstruction(list(self._views.values()), world_frame=served.world_frame,
+                                              source=served.source)
+            return reply
+
+        return handle
+
+    def served(self) -> Reconstruction | None:
+        """Every view the current question's cells were served (the newest per frame), or None."""
+        with self._lock:
+            return self._served
+
+
+def used_reconstruction(frames: FrameSet, perception: PerceptionConfig,
+                        served: Reconstruction | None = None) -> Reconstruction | None:
+    """The reconstruction a question's cells worked on: what the model backend served them (``served``), or for the
+    ``sensor`` backend (which runs in the kernel, per frame) that backend's views of every frame that has depth,
+    intrinsics and a pose. None when a model backend served nothing."""
+    if served is not None or perception.reconstruction != "sensor":
+        return served
+    usable = [f for f in frames.frames if f.depth is not None and f.K is not None and f.T_world_camera is not None]
+    return SensorBackend(host=None, world_frame=frames.world_frame).reconstruct(usable) if usable else None
+
+
 def answer_record(question: str, result, frame_id: str) -> dict:
-    """The JSON-safe answer the node publishes on ``~/answer`` (and offline bags carry) for an answered result."""
-    answer = result.answer
-    return {"question": question, "answer": answer.text, "value": answer.value, "unit": answer.unit,
-            "low_confidence": result.low_confidence, "frame": frame_id, "session_dir": str(result.session_dir)}
+    """The answer the node publishes on ``~/answer`` (and offline bags carry) for an answered result: the
+    question, its frame, and the ``result.json`` record of the result."""
+    return {"question": question, "frame": frame_id, **result.to_dict()}
 
 
 def answer_text(result) -> str:
@@ -209,25 +277,26 @@ def _answer_anchor(groups: Sequence[Evidence], newest: Frame, world_to_target: n
     return apply(world_to_target, ahead[None, :3])[0]
 
 
-def reconstruction_cloud(frames: Sequence[Frame], world_to_target: np.ndarray, voxel_m: float,
-                         max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coloured points of every frame with depth, intrinsics and pose, in the target frame: one point per
-    ``voxel_m`` cube (the first seen), at most ``max_points`` (evenly thinned). (N, 3) float32, (N, 3) uint8."""
-    usable = [f for f in frames if f.depth is not None and f.K is not None and f.T_world_camera is not None]
-    if not usable or max_points < 1:
+def reconstruction_cloud(reconstruction: Reconstruction, frames: FrameSet, world_to_target: np.ndarray,
+                         voxel_m: float, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coloured points of ``reconstruction`` (confidence at least CLOUD_MIN_CONFIDENCE) in the target frame, coloured
+    by their frames' pixels: one point per ``voxel_m`` cube (the first seen), at most ``max_points`` (evenly
+    thinned). (N, 3) float32, (N, 3) uint8."""
+    by_index = {f.index: f for f in frames.frames}
+    views = [view for fi, view in reconstruction.views.items() if fi in by_index]
+    if not views or max_points < 1:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
-    pixels = sum(f.width * f.height for f in usable)
+    pixels = sum(view.points.shape[0] * view.points.shape[1] for view in views)
     stride = max(1, math.isqrt(max(1, pixels // (4 * max_points))))
     clouds, colours = [], []
-    for frame in usable:
-        K = frame.K.copy()
-        K[:2] /= stride
-        K[2, 2] = 1.0
-        depth = frame.depth[::stride, ::stride]
-        points = backproject(depth, K, world_to_target @ frame.T_world_camera, frame.distortion)
-        valid = np.isfinite(points).all(axis=2)
-        clouds.append(points[valid])
-        colours.append(frame.rgb[::stride, ::stride][valid])
+    for view in views:
+        points = view.points[::stride, ::stride]
+        rgb = by_index[view.frame_index].rgb
+        if rgb.shape[:2] != view.points.shape[:2]:  # a model's maps at its own resolution
+            rgb = cv2.resize(rgb, view.points.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        keep = np.isfinite(points).all(axis=2) & (view.confidence[::stride, ::stride] >= CLOUD_MIN_CONFIDENCE)
+        clouds.append(apply(world_to_target, points[keep]))
+        colours.append(rgb[::stride, ::stride][keep])
     points, colours = np.concatenate(clouds), np.concatenate(colours)
     if voxel_m > 0 and len(points):
         keys = np.floor(points / voxel_m).astype(np.int64)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from ..answers import Answer, QuestionSpec, analyse_question, check_answer
 from ..cancel import Cancelled, CancelToken
-from ..config import Config
+from ..config import Config, key_frame_limit
 from ..frames import FrameSet
 from ..imaging import encode_png
 from ..kernel.host import ANSWER_SERVICE, HostHandler, HostReply, HostRequest
 from ..kernel.pool import KernelPool
-from ..kernel.results import CellResult, CellStatus
+from ..kernel.results import CellResult, CellStatus, ShownImage
 from ..kernel.session import KernelSession
 from ..llm.client import ChatModel, ChatReply, ModelError, Usage
 from ..llm.messages import message_text
@@ -136,6 +136,7 @@ class QuestionRun:
         self.metered = MeteredModel(self.model, self.ledger, self.log, self.encoding.encoder)
         self.steps = 0
         self.refusals: list[str] = []
+        self.shown: list[ShownImage] = []  # what the cells showed, in order (AgentResult.shown_images)
         self._usage_lock = threading.Lock()
         self.spec: QuestionSpec | None = None  # set once the input is valid
 
@@ -207,7 +208,7 @@ class QuestionRun:
         if code:
             self.log.event("error", code=code, message=message)
         result = AgentResult(status, answer, low_confidence, self.steps, code, message, self.log.directory,
-                             self.elapsed(), self.usage, self.context, self.ledger.totals())
+                             self.elapsed(), self.usage, self.context, self.ledger.totals(), shown_images=self.shown)
         self.finish(result)
         return result
 
@@ -238,7 +239,7 @@ class QuestionRun:
         self.spec = analyse_question(self.question, self.choices)
         self.log.save_inputs(self.frames)
         self.backends = BackendChoice(self.config.perception.reconstruction, self.config.perception.segmentation)
-        selected = key_frames(self.frames, min(agent_config.max_key_frames, agent_config.context.max_images))
+        selected = key_frames(self.frames, key_frame_limit(agent_config))
         key_blocks = key_frame_blocks(selected, self.encoding)
         key_files = [self.log.save_image(f"key_{frame.index}", encode_png(self.encoding.pixels(frame.rgb)))
                      for frame in selected]  # lossless, at the size the model is sent
@@ -336,6 +337,7 @@ class QuestionRun:
         """Record a cell in the trace, its shown images as files."""
         images = [{"label": image.label, "file": self.log.save_image(f"step{step}_{number}", image.png)}
                   for number, image in enumerate(result.images, start=1)]
+        self.shown += result.images
         self.log.event("cell", step=step, reasoning=reasoning, code=code, status=result.status, stdout=result.stdout,
                        stderr=result.stderr, error=result.error, variables=result.variables, images=images,
                        restart=result.restart, answer=result.answer, duration_s=result.duration_s)
@@ -406,8 +408,19 @@ class Agent:
         return QuestionRun(self, question, frames, choices, cancel=cancel, on_event=on_event,
                            session_dir=session_dir, max_steps=max_steps, deadline_s=deadline_s).run()
 
+    def fail(self, question: str, code: str, message: str) -> AgentResult:
+        """Record a question that ended before it could run (e.g. the ROS node found no frames): its session log
+        and ``result.json`` are written as for any other question."""
+        run = _Question(self, question, None, (), cancel=None, on_event=None, session_dir=None, max_steps=None,
+                        deadline_s=None)
+        run.log.event("error", code=code, message=message)
+        result = AgentResult(FAILED, None, False, 0, code, message, run.log.directory, run.elapsed(), run.usage,
+                             run.context)
+        run.finish(result)
+        return result
+
     def close(self) -> None:
-        """Close the model client, kernel pool and perception models this agent created (not ones passed in)."""
+        """Close the model client, kernel pool and perception service this agent created (not ones passed in)."""
         if self._owns_pool:
             self.pool.close()
         if self._owns_model:

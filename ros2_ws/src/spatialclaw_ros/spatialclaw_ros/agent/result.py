@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..answers import Answer
+from ..kernel.results import ShownImage
 from ..llm.client import Usage
 from ..session_log.encoding import jsonable
 from .context import ContextReport
@@ -69,6 +70,7 @@ class AgentResult:
     context: ContextReport = field(default_factory=ContextReport)
     cost: QuestionCost = field(default_factory=QuestionCost)
     log_error: str = ""
+    shown_images: list[ShownImage] = field(default_factory=list)  # what the cells passed to show(), in order
 
     def to_dict(self) -> dict:
         """Plain-typed summary (``result.json``, ``spatialclaw ask --json``): answer text, value and unit flattened;

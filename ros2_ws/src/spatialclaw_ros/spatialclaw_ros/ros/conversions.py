@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from spatialclaw_ros.frame_buffer import Intrinsics
 from spatialclaw_ros.imaging import to_rgb_array
 from spatialclaw_ros.tf_buffer import TransformBuffer, transform_matrix, transform_parts
 
@@ -162,6 +163,12 @@ def camera_info_to_K(msg) -> np.ndarray:
         raise ValueError(f"CameraInfo for frame {msg.header.frame_id!r} has no focal length "
                          f"(fx={K[0, 0]}, fy={K[1, 1]}): the camera is not calibrated")
     return K
+
+
+def intrinsics_of(msg) -> Intrinsics:
+    """The Intrinsics of a sensor_msgs/CameraInfo (K, plumb_bob coefficients when any is non-zero, image size)."""
+    distortion = np.asarray(msg.d, dtype=np.float64)
+    return Intrinsics(camera_info_to_K(msg), distortion if distortion.any() else None, int(msg.width), int(msg.height))
 
 
 def stamp_to_seconds(stamp) -> float:

@@ -1,4 +1,5 @@
-"""The node's /diagnostics: input rates and buffer fill per camera, TF age, model endpoint health and goals.
+"""The node's /diagnostics: its lifecycle state, input rates and buffer fill per camera, TF age and rate (from
+tf2's own frame table), model endpoint health, goals, each kernel sandbox layer and each perception backend.
 
 The ``*_status`` builders are ROS-free (plain ``Status`` values); ``diagnostic_array`` builds the
 diagnostic_msgs/DiagnosticArray with rclpy's classes. diagnostic_msgs ships with every ROS 2 install and
@@ -12,7 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..frame_buffer import BufferLimits, CameraStats
+from ..config import BufferConfig
+from ..frame_buffer import CameraStats
+from ..perception.service import BackendStatus
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 #: A camera whose newest image is older than this many of its frame periods (and 1 s) is stale.
@@ -28,30 +31,6 @@ class Status:
     level: int
     message: str
     values: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class TfStats:
-    """What the node's TF subscriptions saw."""
-
-    messages: int = 0
-    rejected: int = 0  # transforms the buffer refused (loops, bad quaternions, ...)
-    dynamic: int = 0  # /tf messages (not /tf_static)
-    first_s: float | None = None  # oldest and newest /tf stamp
-    newest_s: float | None = None
-    frames: int = 0
-
-    def note_dynamic(self, newest_s: float) -> None:
-        """Count a /tf message whose newest transform is stamped ``newest_s``."""
-        self.dynamic += 1
-        self.first_s = newest_s if self.first_s is None else min(self.first_s, newest_s)
-        self.newest_s = newest_s if self.newest_s is None else max(self.newest_s, newest_s)
-
-    @property
-    def rate_hz(self) -> float:
-        """/tf messages per second over the stamps seen."""
-        span = (self.newest_s or 0.0) - (self.first_s or 0.0)
-        return (self.dynamic - 1) / span if self.dynamic > 1 and span > 0 else 0.0
 
 
 @dataclass
@@ -125,7 +104,7 @@ def _stale(age: float | None, rate_hz: float) -> bool:
     return age is not None and rate_hz > 0 and age > max(1.0, STALE_PERIODS / rate_hz)
 
 
-def camera_status(stats: CameraStats, limits: BufferLimits, topics: dict[str, str], now_s: float) -> Status:
+def camera_status(stats: CameraStats, limits: BufferConfig, topics: dict[str, str], now_s: float) -> Status:
     """Rates, fill and age of one camera; WARN when it is silent, stale, uncalibrated or its depth never pairs."""
     problems = []
     age = None if stats.newest_s is None else now_s - stats.newest_s
@@ -139,6 +118,8 @@ def camera_status(stats: CameraStats, limits: BufferLimits, topics: dict[str, st
         problems.append(f"no depth paired from {topics['depth']}")
     if stats.depth_size_mismatches:
         problems.append(f"{stats.depth_size_mismatches} depth images of another size than the colour image")
+    if stats.without_frame_id:
+        problems.append(f"{stats.without_frame_id} images without a frame_id (and no CameraInfo naming one)")
     message = "; ".join(problems) or (f"{stats.colour_rate_hz:.1f} Hz, {stats.stored}/{limits.max_frames} frames "
                                       f"buffered ({stats.with_depth} with depth)")
     values = {
@@ -154,18 +135,21 @@ def camera_status(stats: CameraStats, limits: BufferLimits, topics: dict[str, st
     return Status(f"{HARDWARE_ID}: camera {stats.name}", WARN if problems else OK, message, values)
 
 
-def tf_status(tf: TfStats, now_s: float) -> Status:
-    """TF freshness: WARN without transforms or when /tf is stale (like a camera, by its own rate)."""
-    age = None if tf.newest_s is None else now_s - tf.newest_s
-    if tf.messages == 0:
+def tf_status(frames: dict[str, dict], now_s: float) -> Status:
+    """TF freshness from tf2's frame table (``transforms.frame_table``): WARN without transforms or when the newest
+    dynamic transform is stale for its rate."""
+    dynamic = {name: entry for name, entry in frames.items() if float(entry.get("most_recent_transform", 0)) > 0}
+    newest = max((float(entry["most_recent_transform"]) for entry in dynamic.values()), default=None)
+    rate = max((float(entry.get("rate", 0)) for entry in dynamic.values()), default=0.0)
+    age = None if newest is None else now_s - newest
+    if not frames:
         level, message = WARN, "no transforms received on /tf or /tf_static"
-    elif _stale(age, tf.rate_hz):
+    elif _stale(age, rate):
         level, message = WARN, f"stale: newest /tf is {age:.1f} s old"
     else:
-        level, message = OK, f"{tf.frames} frames" + ("" if age is None else f", newest /tf {age:.2f} s old")
-    values = {"frames": str(tf.frames), "messages": str(tf.messages), "rejected_transforms": str(tf.rejected),
-              "tf_rate_hz": f"{tf.rate_hz:.2f}",
-              "newest_age_s": "n/a" if age is None else f"{age:.2f}"}
+        level, message = OK, f"{len(frames)} frames" + ("" if age is None else f", newest /tf {age:.2f} s old")
+    values = {"frames": str(len(frames)), "dynamic_frames": str(len(dynamic)), "static_frames": str(len(frames) - len(dynamic)),
+              "tf_rate_hz": f"{rate:.2f}", "newest_age_s": "n/a" if age is None else f"{age:.2f}"}
     return Status(f"{HARDWARE_ID}: tf", level, message, values)
 
 
@@ -186,6 +170,35 @@ def goals_status(goals: GoalStats) -> Status:
     values = {"active": str(goals.active), "finished": str(goals.finished), "succeeded": str(goals.succeeded),
               "last_code": goals.last_code or "n/a", "last_goal_latency_s": latency}
     return Status(f"{HARDWARE_ID}: goals", OK, message, values)
+
+
+def state_status(state: str) -> Status:
+    """The node's lifecycle state: OK when active, WARN otherwise (goals are served only when active)."""
+    message = "serving goals" if state == "active" else f"{state}: not serving goals"
+    return Status(f"{HARDWARE_ID}: node", OK if state == "active" else WARN, message, {"lifecycle_state": state})
+
+
+def sandbox_status(layers: Sequence) -> Status:
+    """One key per kernel sandbox layer (``KernelPool.sandbox_layers()``: name, active, required, detail); ERROR when a
+    required layer is off, WARN when another is, or before any kernel worker has reported."""
+    if not layers:
+        return Status(f"{HARDWARE_ID}: kernel sandbox", WARN, "no kernel worker has reported its layers yet")
+    values = {layer.name: ("active" if layer.active else "OFF") + (f": {layer.detail}" if layer.detail else "")
+              for layer in layers}
+    missing_required = [layer.name for layer in layers if layer.required and not layer.active]
+    missing = [layer.name for layer in layers if not layer.active]
+    level = ERROR if missing_required else WARN if missing else OK
+    message = (f"required layers off: {', '.join(missing_required)}" if missing_required
+               else f"layers off: {', '.join(missing)}" if missing else f"all {len(layers)} layers active")
+    return Status(f"{HARDWARE_ID}: kernel sandbox", level, message, values)
+
+
+def perception_status(backends: Sequence[BackendStatus]) -> Status:
+    """The perception backends, where they run and whether their models are loaded (freed while inactive)."""
+    values = {backend.name: f"{backend.kind} on {backend.provider}, {'loaded' if backend.loaded else 'not loaded'}"
+              for backend in backends}
+    message = "; ".join(f"{backend.name} {backend.kind}" for backend in backends)
+    return Status(f"{HARDWARE_ID}: perception", OK, message, values)
 
 
 def diagnostic_array(statuses: Sequence[Status], stamp):

@@ -1,11 +1,13 @@
-"""Camera and TF input of the node: subscriptions on a small node of their own, spun by a single-threaded
-executor on its own thread, filling the FrameBuffer and the TransformBuffer.
+"""Camera and TF input of the node while it is active: subscriptions on a small node of their own, spun by a
+single-threaded executor on its own thread, filling the FrameBuffer and the tf2 buffer.
 
 Sensor topics arrive at hundreds of messages a second; rclpy's executors cost per wake-up in proportion to
 the entities of the node they spin, and the MultiThreadedExecutor more again (ros2/rclpy#1452). The
-``<name>_ingest`` node holds only these subscriptions (no parameter or type-description services), so the
-action server's executor never sees sensor traffic. Image topics are taken serialized: only the header
-is read (cdr.py) and only kept frames are deserialized. Remappings given on the command line apply here too.
+``<name>_ingest`` node holds only these subscriptions and tf2's ``TransformListener`` (no parameter or
+type-description services), so the action server's executor never sees sensor traffic. It ignores the
+process's command-line arguments (a launch file's ``-r __node:=spatialclaw`` would otherwise rename it to the
+main node's name): it subscribes to the topic names the main node resolved, remappings applied. Image topics
+are taken serialized: only the header is read (cdr.py) and only kept frames are deserialized.
 """
 
 from __future__ import annotations
@@ -15,46 +17,37 @@ import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
+import tf2_ros
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from tf2_msgs.msg import TFMessage
 
-from ..frame_buffer import FrameBuffer, Intrinsics
-from ..tf_buffer import TransformBuffer
+from ..frame_buffer import FrameBuffer
 from .cdr import header_of
-from .conversions import add_tf_message, camera_info_to_K, compressed_to_array, image_to_array, stamp_to_seconds, to_rgb8
-from .diagnostics import TfStats
-from .params import CameraTopics, NodeParams
+from .conversions import compressed_to_array, image_to_array, intrinsics_of, stamp_to_seconds, to_rgb8
+from .params import CameraTopics, NodeSettings
 
-TF_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                    durability=DurabilityPolicy.VOLATILE)
-TF_STATIC_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
-                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 WARN_EVERY_S = 5.0
 
 
 class Ingest:
-    """Frames and transforms from the graph; ``frames``, ``tf`` and ``tf_stats()`` are safe to read from any thread."""
+    """Subscriptions of the configured cameras and TF while the node is active; ``close`` ends them."""
 
-    def __init__(self, context, node_name: str, namespace: str, params: NodeParams, now: Callable[[], float],
-                 logger) -> None:
-        self.tf = TransformBuffer(cache_time_s=params.tf_cache_s)
-        self.frames = FrameBuffer([camera.name for camera in params.cameras], params.buffer, params.keyframes)
+    def __init__(self, main: Node, settings: NodeSettings, frames: FrameBuffer, tf: tf2_ros.Buffer,
+                 now: Callable[[], float]) -> None:
+        self.frames = frames
         self._now = now
-        self._logger = logger
-        self._tf_stats = TfStats()
-        self._lock = threading.Lock()
-        self._info_frames: dict[str, str] = {}
+        self._logger = main.get_logger()
         self._last_warning: dict[str, float] = {}
-        self.node = Node(f"{node_name}_ingest", context=context, namespace=namespace, start_parameter_services=False,
+        self.node = Node(f"{main.get_name()}_ingest", context=main.context, namespace=main.get_namespace(),
+                         use_global_arguments=False, start_parameter_services=False,
                          parameter_overrides=[Parameter("start_type_description_service", value=False)])
-        self._subscribe(params)
-        self._executor = SingleThreadedExecutor(context=context)
+        self._subscribe(main, settings)
+        self._listener = tf2_ros.TransformListener(tf, self.node)
+        self._executor = SingleThreadedExecutor(context=main.context)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="spatialclaw-ingest", daemon=True)
         self._thread.start()
@@ -65,27 +58,23 @@ class Ingest:
         except ExternalShutdownException:
             pass
 
-    def _subscribe(self, params: NodeParams) -> None:
-        reliability = ReliabilityPolicy.RELIABLE if params.image_reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-        qos = QoSProfile(depth=params.image_depth, history=HistoryPolicy.KEEP_LAST, reliability=reliability,
+    def _subscribe(self, main: Node, settings: NodeSettings) -> None:
+        qos_settings = settings.node.image_qos
+        reliability = (ReliabilityPolicy.RELIABLE if qos_settings.reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(depth=qos_settings.depth, history=HistoryPolicy.KEEP_LAST, reliability=reliability,
                          durability=DurabilityPolicy.VOLATILE)
         node = self.node
-        for camera in params.cameras:
-            node.create_subscription(CompressedImage if camera.compressed else Image, camera.image_topic,
+        for camera in settings.cameras:
+            node.create_subscription(CompressedImage if camera.compressed else Image,
+                                     main.resolve_topic_name(camera.image_topic),
                                      lambda raw, c=camera: self._on_colour(c, raw), qos, raw=True)
             if camera.depth_topic:
-                node.create_subscription(CompressedImage if camera.depth_compressed else Image, camera.depth_topic,
+                node.create_subscription(CompressedImage if camera.depth_compressed else Image,
+                                         main.resolve_topic_name(camera.depth_topic),
                                          lambda raw, c=camera: self._on_depth(c, raw), qos, raw=True)
-            node.create_subscription(CameraInfo, camera.info_topic, lambda msg, c=camera: self._on_info(c, msg), qos)
-        node.create_subscription(TFMessage, "/tf", lambda msg: self._on_tf(msg, static=False), TF_QOS)
-        node.create_subscription(TFMessage, "/tf_static", lambda msg: self._on_tf(msg, static=True), TF_STATIC_QOS)
-
-    def tf_stats(self) -> TfStats:
-        """A copy of what the TF subscriptions saw so far."""
-        with self._lock:
-            stats = TfStats(**vars(self._tf_stats))
-        stats.frames = len(self.tf.frames())
-        return stats
+            node.create_subscription(CameraInfo, main.resolve_topic_name(camera.info_topic),
+                                     lambda msg, c=camera: self._on_info(c, msg), qos)
 
     # -- callbacks -------------------------------------------------------------------------------
 
@@ -105,17 +94,13 @@ class Ingest:
         if header is None:
             return
         stamp, frame_id = header
-        frame_id = frame_id or self._info_frames.get(camera.name, "")
-        if not frame_id:
-            self._warn(f"frame:{camera.name}", f"camera {camera.name}: images on {camera.image_topic} have no frame_id "
-                                               f"and no CameraInfo named one yet; dropping them")
-            return
         msg_type, convert = (CompressedImage, compressed_to_array) if camera.compressed else (Image, image_to_array)
         try:
             self.frames.add_colour(camera.name, self._stamp(stamp), frame_id,
                                    lambda: to_rgb8(convert(deserialize_message(raw, msg_type))))
         except ValueError as error:
-            self._warn(f"colour:{camera.name}", f"camera {camera.name}: cannot use an image from {camera.image_topic}: {error}")
+            self._warn(f"colour:{camera.name}", f"camera {camera.name}: cannot use an image from {camera.image_topic}: "
+                                                f"{error}; dropping it")
 
     def _on_depth(self, camera: CameraTopics, raw: bytes) -> None:
         header = self._header(camera, raw, camera.depth_topic)
@@ -129,28 +114,12 @@ class Ingest:
 
     def _on_info(self, camera: CameraTopics, msg) -> None:
         try:
-            K = camera_info_to_K(msg)
+            intrinsics = intrinsics_of(msg)
         except ValueError as error:
             self._warn(f"info:{camera.name}", f"camera {camera.name}: {error}")
             return
-        distortion = np.asarray(msg.d, dtype=np.float64)
-        self._info_frames[camera.name] = msg.header.frame_id
-        self.frames.add_info(camera.name, self._stamp(stamp_to_seconds(msg.header.stamp)),
-                             Intrinsics(K, distortion if distortion.any() else None, int(msg.width), int(msg.height)))
-
-    def _on_tf(self, msg, static: bool) -> None:
-        try:
-            add_tf_message(self.tf, msg, static=static)
-            rejected = 0
-        except ValueError as error:
-            rejected = len(msg.transforms)
-            self._warn("tf", f"ignored a {'/tf_static' if static else '/tf'} message: {error}")
-        newest = max((stamp_to_seconds(t.header.stamp) for t in msg.transforms), default=None)
-        with self._lock:
-            self._tf_stats.messages += 1
-            self._tf_stats.rejected += rejected
-            if not static and newest is not None:
-                self._tf_stats.note_dynamic(newest)
+        self.frames.add_info(camera.name, self._stamp(stamp_to_seconds(msg.header.stamp)), intrinsics,
+                             msg.header.frame_id)
 
     def _warn(self, key: str, message: str) -> None:
         """Log ``message`` at most every WARN_EVERY_S per ``key`` (callbacks can fail at camera rate)."""
@@ -160,7 +129,8 @@ class Ingest:
             self._logger.warning(message)
 
     def close(self) -> None:
-        """Stop spinning and destroy the ingest node."""
+        """Stop spinning and destroy the subscriptions and the ingest node."""
         self._executor.shutdown()
         self._thread.join()
+        self._listener.unregister()
         self.node.destroy_node()

@@ -1,13 +1,23 @@
-"""The SpatialClaw ROS 2 node: buffers camera frames and TF, answers SpatialQuery goals, shows the answers.
+"""The SpatialClaw ROS 2 node, a lifecycle node: buffers camera frames and TF, answers SpatialQuery goals, shows
+in RViz what the agent used.
 
-Action ``~/query`` (``/spatialclaw/query`` under the default node name), spatialclaw_msgs/action/SpatialQuery.
-Every goal is accepted and then either answered or ended with ``success=false`` and a specific ERROR_* code
-(a rejected goal could not carry one). The agent runs on one worker thread, never on the executor;
-cancelling a goal cancels the running model call and cell. After an answer the node publishes, latched
-(TRANSIENT_LOCAL, depth 1): ``~/markers`` (MarkerArray in a per-goal namespace, after a DELETEALL of it and of
-the previous answer's), ``~/cloud/reconstruction`` and ``~/cloud/objects`` (PointCloud2), ``~/answer``
-(std_msgs/String, JSON); and ``~/debug_image`` (the images the agent's cells showed). ``/diagnostics``
-reports input rates, buffer fill and age, TF age, endpoint health and goal latency.
+Lifecycle (``rclpy.lifecycle``): the parameters (``params.py``, all from ``config``'s one declaration) are declared
+at start. **configure** checks them all (a value of the wrong type or range, or a name the params file gives that
+no parameter has, fails it with the reason), builds the frame buffer, the tf2 buffer, the kernel pool and the
+agent, and loads the perception backends (a missing or invalid model file fails here, naming the setting).
+**activate** subscribes to the cameras and TF and starts the action server ``~/query``. **deactivate** ends the
+goals in flight (ERROR_CANCELED), stops serving and frees the models. **cleanup** and **shutdown** release
+everything. ``spatialclaw.launch.py`` drives the node to active (``autostart:=false`` leaves it unconfigured).
+
+Goals: every goal is accepted, then answered or ended with ``success=false`` and a specific ERROR_* code (a
+rejected goal could not carry one). Its frames are taken when it arrives, so a goal waiting behind another
+(``goals.policy: queue``) keeps them. The agent runs on one worker thread, never on the executor; cancelling a
+goal cancels its model call and cell. After an answer the node publishes, latched (TRANSIENT_LOCAL, depth 1):
+``~/markers`` (MarkerArray in a per-goal namespace, after a DELETEALL of it and of the previous answer's),
+``~/cloud/reconstruction`` (the reconstruction the cells used) and ``~/cloud/objects`` (PointCloud2),
+``~/answer`` (std_msgs/String: the result.json record as JSON); and ``~/debug_image`` (the images the cells
+showed). ``/diagnostics`` reports the lifecycle state, input rates, buffer fill and age, TF, endpoint health,
+goals, each kernel sandbox layer and each perception backend.
 """
 
 from __future__ import annotations
@@ -15,21 +25,25 @@ from __future__ import annotations
 import json
 import math
 import queue
+import signal
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import rclpy
+import tf2_ros
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 from spatialclaw_msgs.action import SpatialQuery
@@ -37,37 +51,43 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from ..agent import Agent, AgentEvent, AgentResult
-from ..agent.result import ANSWERED
+from ..agent.result import ANSWERED, ErrorCode
 from ..answers import AnswerKind
 from ..cancel import CancelToken
-from ..frame_buffer import FrameRequest, FrameSelectionError, NoFramesError
+from ..config import MAX_QUEUED_GOALS, Config, DeclaredSetting, NodeConfig, load_config
+from ..frame_buffer import FrameBuffer, FrameRequest, FrameSelectionError
 from ..frames import FrameSet
 from ..imaging import decode_png
-from ..session_log import read_trace
-from ..session_log.log import SessionLog
+from ..kernel.pool import KernelPool
+from ..perception.service import PerceptionService
 from ..tf_buffer import TransformError
-from ..visualization import OBJECTS, RECONSTRUCTION, answer_record, build_markup, evidence_in, key_points
+from ..visualization import (OBJECTS, RECONSTRUCTION, ReconstructionRecorder, answer_record, build_markup,
+                             evidence_in, key_points, used_reconstruction)
 from . import diagnostics as diag
 from . import publishing
 from .conversions import seconds_to_stamp_fields
 from .ingest import Ingest
-from .params import CAMERA_NAMES, MAX_QUEUE_SIZE, NodeParams, Parameter, all_parameters
-from .query import GoalError, GoalGate, Query, agent_code, make_query
+from .params import CAMERA_NAMES, NodeSettings, node_parameters, unknown_parameters
+from .query import GoalCode, GoalError, GoalGate, Query, action_code, make_query
+from .transforms import Tf2Transforms, frame_table
 
 NODE_NAME = "spatialclaw"
-READY_LINE = "spatialclaw node ready"
-#: Executor threads: action, parameter and timer callbacks, plus one blocked per running or waiting goal
+READY_LINE = "spatialclaw node active"
+#: Executor threads: action, parameter, lifecycle and timer callbacks, plus one blocked per running or waiting goal
 #: (sensor input has its own executor, see ingest.py).
-EXECUTOR_THREADS = 4 + MAX_QUEUE_SIZE
+EXECUTOR_THREADS = 4 + MAX_QUEUED_GOALS
+#: How long deactivating waits for the goals it cancelled to end.
+DEACTIVATE_WAIT_S = 30.0
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 ANSWER_TYPES = {AnswerKind.NUMBER: "number", AnswerKind.COUNT: "number", AnswerKind.CHOICE: "choice",
                 AnswerKind.YES_NO: "boolean", AnswerKind.TEXT: "text"}
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 @dataclass
 class Outcome:
-    """How a goal ended: an ERROR_* name (ERROR_NONE on success), a message and what the result reports."""
+    """How a goal ended: an error code (ErrorCode or GoalCode; "" on success), a message and what the result says."""
 
     code: str
     message: str = ""
@@ -80,106 +100,227 @@ class Outcome:
 
 @dataclass(eq=False)
 class Job:
-    """An admitted goal waiting for or being answered by the worker."""
+    """An admitted goal with its frames, waiting for or being answered by the worker."""
 
     query: Query
     goal_handle: object
     token: CancelToken
     started: float
+    frames: FrameSet | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
 
 
-def _descriptor(parameter: Parameter) -> ParameterDescriptor:
-    constraints = f"one of: {', '.join(parameter.choices)}" if parameter.choices else ""
-    descriptor = ParameterDescriptor(description=parameter.description, read_only=parameter.read_only,
-                                     additional_constraints=constraints)
-    if isinstance(parameter.default, float) and parameter.low is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(parameter.low),
-                                                              to_value=float(parameter.high), step=0.0)]
-    elif isinstance(parameter.default, int) and not isinstance(parameter.default, bool) and parameter.low is not None:
-        descriptor.integer_range = [IntegerRange(from_value=int(parameter.low), to_value=int(parameter.high), step=0)]
-    return descriptor
+def descriptor(parameter: DeclaredSetting) -> ParameterDescriptor:
+    """The ROS descriptor of a declared setting: its description, range, choices and read-only flag."""
+    setting, default = parameter.setting, parameter.value
+    constraints = f"one of: {', '.join(setting.choices)}" if setting.choices else ""
+    result = ParameterDescriptor(description=setting.description, read_only=setting.read_only,
+                                 additional_constraints=constraints)
+    if isinstance(default, float) and setting.low is not None:
+        result.floating_point_range = [FloatingPointRange(from_value=float(setting.low), to_value=float(setting.high),
+                                                          step=0.0)]
+    elif isinstance(default, int) and not isinstance(default, bool) and setting.low is not None:
+        result.integer_range = [IntegerRange(from_value=int(setting.low), to_value=int(setting.high), step=0)]
+    return result
 
 
-class SpatialClawNode(Node):
-    """Frames and TF in, SpatialQuery goals answered by the agent on a worker thread, answers shown in RViz."""
+class SpatialClawNode(LifecycleNode):
+    """Frames and TF in, SpatialQuery goals answered by the agent on a worker thread, what it used shown in RViz."""
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self._declare_parameters()
-        params = self._params
-        self._params_lock = threading.Lock()
-        self._goal_stats = diag.GoalStats()
-        self._stats_lock = threading.Lock()
-        self._types = publishing.rclpy_types()
-        self._previous_namespace = ""
-
-        self._ingest = Ingest(self.context, self.get_name(), self.get_namespace(), params, self._now, self.get_logger())
-        self.tf, self.frames = self._ingest.tf, self._ingest.frames
-        self._markers = self.create_publisher(MarkerArray, "~/markers", LATCHED)
-        self._clouds = {RECONSTRUCTION: self.create_publisher(PointCloud2, "~/cloud/reconstruction", LATCHED),
-                        OBJECTS: self.create_publisher(PointCloud2, "~/cloud/objects", LATCHED)}
-        self._answer_text = self.create_publisher(String, "~/answer", LATCHED)
-        self._debug_image = self.create_publisher(Image, "~/debug_image", 10)
-
-        self._agent = Agent(params.agent_config())
-        self._agent_settings = params.model_settings()
-        self._endpoint = diag.EndpointMonitor(self._agent.model.ping, params.endpoint_check_s)
-        self._gate = GoalGate()
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._tokens: dict[bytes, CancelToken] = {}
-        self._worker = threading.Thread(target=self._work, name="spatialclaw-agent", daemon=True)
-        self._worker.start()
-        self._action = ActionServer(
-            self, SpatialQuery, "~/query", execute_callback=self._execute, goal_callback=lambda _: GoalResponse.ACCEPT,
-            cancel_callback=self._cancel, callback_group=ReentrantCallbackGroup())
-        self._diagnostics = self._diagnostics_publisher()
-        if self._diagnostics is not None:
-            self.create_timer(params.diagnostics_period_s, self._publish_diagnostics,
-                              callback_group=MutuallyExclusiveCallbackGroup())
+        self._base = load_config(env=None)  # defaults and the environment (endpoint, model, API key)
+        self._parameter_problems = self._declare_parameters()
+        self._settings: NodeSettings | None = None
+        self._settings_lock = threading.Lock()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        cameras = ", ".join(f"{c.name} ({c.image_topic})" for c in params.cameras)
-        self.get_logger().info(f"{READY_LINE}: action {self._action_name()}, cameras {cameras}, "
-                               f"world frame {params.world_frame}, goal policy {params.goal_policy}")
+        self._types = publishing.rclpy_types()
+        self._gate = GoalGate()
+        self._tokens: dict[bytes, CancelToken] = {}
+        self._goal_stats = diag.GoalStats()
+        self._stats_lock = threading.Lock()
+        self._shutting_down = False
+        self._configured = self._active = False
+        self._release_lock = threading.Lock()  # the diagnostics timer never reads what cleanup is releasing
+        self.get_logger().info("spatialclaw node unconfigured (configure, then activate, to serve goals)")
 
     # -- parameters ----------------------------------------------------------------------------
 
-    def _declare_parameters(self) -> NodeParams:
-        names = self.declare_parameter(CAMERA_NAMES, ["front"], ParameterDescriptor(
-            description="names of the cameras; each has cameras.<name>.{image,depth,info}_topic", read_only=True)).value
-        for parameter in all_parameters(list(names)):
-            self.declare_parameter(parameter.name, parameter.default, _descriptor(parameter))
-        return NodeParams.from_values(self._parameter_values())
+    def _declare_parameters(self) -> list[str]:
+        """Declare every parameter with its descriptor; returns what is wrong with the params file's values
+        (configure reports it): wrong types or ranges (the default is kept) and names no parameter has."""
+        problems: list[str] = []
+
+        def declare(parameter: DeclaredSetting):
+            try:
+                return self.declare_parameter(parameter.name, parameter.value, descriptor(parameter)).value
+            except (InvalidParameterTypeException, InvalidParameterValueException) as error:
+                problems.append(f"{parameter.name}: {error}")
+                return self.declare_parameter(parameter.name, parameter.value, descriptor(parameter),
+                                              ignore_override=True).value
+
+        names = declare(next(p for p in node_parameters(self._base, NodeConfig(), []) if p.name == CAMERA_NAMES))
+        for parameter in node_parameters(self._base, NodeConfig(), names):
+            if not self.has_parameter(parameter.name):
+                declare(parameter)
+        # rclpy keeps the params file's values for this node as its parameter overrides (it has no public accessor).
+        unknown = unknown_parameters(self._parameter_overrides, self.get_parameters_by_prefix(""))
+        if unknown:
+            problems.append(f"the params file sets parameters this node does not have: {', '.join(unknown)}")
+        return problems
 
     def _parameter_values(self, changes=()) -> dict:
-        names = list(self.get_parameter(CAMERA_NAMES).value)
-        values = {p.name: self.get_parameter(p.name).value for p in all_parameters(names)}
-        values[CAMERA_NAMES] = names
+        """Every parameter of the schema by name, with ``changes`` (rclpy Parameters) applied."""
+        names = [p.name for p in node_parameters(self._base, NodeConfig(), self.get_parameter(CAMERA_NAMES).value)]
+        values = {parameter.name: parameter.value for parameter in self.get_parameters(names)}
         values.update({change.name: change.value for change in changes if change.name in values})
         return values
 
     def _validate_parameters(self, changes) -> SetParametersResult:
         """Check a parameter change as a whole (no side effects; it is applied in _apply_parameters)."""
         try:
-            NodeParams.from_values(self._parameter_values(changes))
+            NodeSettings.from_values(self._parameter_values(changes), self._base)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, changes) -> None:
-        params = NodeParams.from_values(self._parameter_values())
-        with self._params_lock:
-            self._params = params
-        self.frames.policy = params.keyframes
+        if self._settings is None:
+            return  # read at configure
+        with self._settings_lock:
+            self._settings = NodeSettings.from_values(self._parameter_values(), self._base)
         self.get_logger().info("parameters changed: " + ", ".join(f"{c.name}={c.value!r}" for c in changes))
 
     @property
-    def params(self) -> NodeParams:
+    def settings(self) -> NodeSettings:
         """The parameter values in force (replaced as a whole when parameters change)."""
-        with self._params_lock:
-            return self._params
+        with self._settings_lock:
+            return self._settings
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check the parameters, build what serving needs and load the perception backends."""
+        try:
+            if self._parameter_problems:
+                raise ValueError("; ".join(self._parameter_problems))
+            settings = NodeSettings.from_values(self._parameter_values(), self._base)
+            perception = ReconstructionRecorder(PerceptionService(settings.core.perception))
+            perception.load()
+        except (ValueError, ImportError) as error:
+            self.get_logger().error(f"cannot configure: {error}")
+            return FAILURE
+        with self._settings_lock:
+            self._settings = settings
+        self._perception, self._models_loaded = perception, True
+        self._tf_buffer = tf2_ros.Buffer(cache_time=Duration(seconds=settings.tf_cache_s))
+        self._transforms = Tf2Transforms(self._tf_buffer)
+        self._frames = FrameBuffer([camera.name for camera in settings.cameras], settings.core.frames,
+                                   settings.node.buffer)
+        self._pool = KernelPool(settings.core.kernel)
+        self._agent = Agent(settings.core, pool=self._pool, perception=perception)
+        self._endpoint = diag.EndpointMonitor(self._agent.model.ping, settings.node.diagnostics.endpoint_check_s)
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="spatialclaw-agent", daemon=True)
+        self._worker.start()
+        self._markers = self.create_lifecycle_publisher(MarkerArray, "~/markers", LATCHED)
+        self._clouds = {RECONSTRUCTION: self.create_lifecycle_publisher(PointCloud2, "~/cloud/reconstruction", LATCHED),
+                        OBJECTS: self.create_lifecycle_publisher(PointCloud2, "~/cloud/objects", LATCHED)}
+        self._answer_text = self.create_lifecycle_publisher(String, "~/answer", LATCHED)
+        self._debug_image = self.create_lifecycle_publisher(Image, "~/debug_image", 10)
+        self._previous_namespace = ""
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(settings.node.diagnostics.period_s, self._publish_diagnostics,
+                                                    callback_group=MutuallyExclusiveCallbackGroup())
+        self._configured = True
+        backends = ", ".join(f"{b.name} {b.kind} ({b.provider})" for b in perception.report())
+        self.get_logger().info(f"configured: cameras {', '.join(c.name for c in settings.cameras)}; perception "
+                               f"{backends}")
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the models again if a deactivate freed them, subscribe to the inputs, start the action server."""
+        if not self._models_loaded:
+            try:
+                self._perception.load()
+            except ValueError as error:
+                self.get_logger().error(f"cannot activate: {error}")
+                return FAILURE
+            self._models_loaded = True
+        settings = self.settings
+        self._ingest = Ingest(self, settings, self._frames, self._tf_buffer, self._now)
+        self._action = ActionServer(
+            self, SpatialQuery, "~/query", execute_callback=self._execute, goal_callback=lambda _: GoalResponse.ACCEPT,
+            cancel_callback=self._cancel, callback_group=ReentrantCallbackGroup())
+        self._active = True
+        cameras = ", ".join(f"{c.name} ({self.resolve_topic_name(c.image_topic)})" for c in settings.cameras)
+        self.get_logger().info(f"{READY_LINE}: action {self.resolve_topic_name('~/query')}, cameras {cameras}, world "
+                               f"frame {settings.core.frames.world_frame or '(root of the TF tree)'}, goal policy "
+                               f"{settings.node.goals.policy}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """End the goals in flight, stop serving, free the models."""
+        self._stop_serving("the node is being deactivated")
+        self.get_logger().info("deactivated: not serving goals; perception models freed")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("cleaned up: unconfigured")
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.close()
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"a transition from {state.label} failed; releasing everything")
+        self.close()
+        return SUCCESS
+
+    def _stop_serving(self, reason: str) -> None:
+        """Cancel every goal, wait for them to end, destroy the action server and subscriptions, free the models."""
+        if not self._active:
+            return
+        self._active = False
+        for token in list(self._tokens.values()):
+            token.cancel(reason)
+        deadline = time.monotonic() + DEACTIVATE_WAIT_S
+        while self._gate.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._action.destroy()
+        self._ingest.close()
+        self._frames.clear()
+        self._perception.close()
+        self._models_loaded = False
+
+    def _release(self) -> None:
+        """Everything configure built (after stopping serving)."""
+        with self._release_lock:
+            if not self._configured:
+                return
+            self._configured = False
+        self._jobs.put(None)
+        self._worker.join()
+        self._endpoint.stop()
+        self.destroy_timer(self._diagnostics_timer)
+        for publisher in (self._markers, *self._clouds.values(), self._answer_text, self._debug_image,
+                          self._diagnostics):
+            self.destroy_publisher(publisher)
+        self._agent.close()
+        self._pool.close()
+        self._perception.close()
+        with self._settings_lock:
+            self._settings = None
+
+    def close(self) -> None:
+        """Stop serving and release everything, whatever the state (shutdown, Ctrl-C)."""
+        self._shutting_down = True
+        self._stop_serving("the node is shutting down")
+        self._release()
 
     # -- goals ---------------------------------------------------------------------------------
 
@@ -191,18 +332,19 @@ class SpatialClawNode(Node):
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle) -> SpatialQuery.Result:
-        """Check and admit the goal, then wait (on this executor thread) for the worker to answer it."""
+        """Check and admit the goal, take its frames, then wait (on this executor thread) for the worker."""
         started = time.monotonic()
-        params = self.params
+        settings = self.settings
         try:
-            query = make_query(goal_handle.request, params, self._now(), self.tf)
+            query = make_query(goal_handle.request, settings, self._now(), self._transforms)
         except GoalError as error:
             return self._finish(goal_handle, self._failure(error.code, str(error), goal_handle.request.question), started)
-        if not self._gate.admit(params.goal_policy, params.queue_size):
-            message = ("the node is busy: a goal is running and the goal policy is 'reject'" if params.goal_policy == "reject"
-                       else f"the node is busy: a goal is running and {params.queue_size} are already waiting "
+        goals = settings.node.goals
+        if not self._gate.admit(goals.policy, goals.queue_size):
+            message = ("the node is busy: a goal is running and the goal policy is 'reject'" if goals.policy == "reject"
+                       else f"the node is busy: a goal is running and {goals.queue_size} are already waiting "
                             f"(goals.queue_size)")
-            return self._finish(goal_handle, self._failure("ERROR_BUSY", message, query.question), started)
+            return self._finish(goal_handle, self._failure(GoalCode.BUSY, message, query.question), started)
         key = bytes(goal_handle.goal_id.uuid)
         job = Job(query, goal_handle, CancelToken(), started)
         self._tokens[key] = job.token
@@ -210,10 +352,16 @@ class SpatialClawNode(Node):
             with self._stats_lock:
                 waiting = self._goal_stats.active > 0
                 self._goal_stats.active += 1
-            if waiting:
-                self._feedback(job, "queued")
-            self._jobs.put(job)
-            job.done.wait()
+            self._feedback(job, "buffering")
+            try:
+                job.frames = self._frame_set(query, settings)
+            except GoalError as error:
+                job.outcome = self._failure(error.code, str(error), query.question)
+            else:
+                if waiting:
+                    self._feedback(job, "queued")
+                self._jobs.put(job)
+                job.done.wait()
         finally:
             self._tokens.pop(key, None)
             self._gate.release()
@@ -221,9 +369,22 @@ class SpatialClawNode(Node):
                 self._goal_stats.active -= 1
         return self._finish(goal_handle, job.outcome, started)
 
+    def _frame_set(self, query: Query, settings: NodeSettings) -> FrameSet:
+        """The goal's key frames, taken now (a queued goal keeps them); GoalError(NO_FRAMES or TF) when none."""
+        request = FrameRequest(query.end_s, query.window_s, query.max_frames,
+                               list(query.cameras) if query.cameras else None)
+        try:
+            return self._frames.frame_set(request, self._transforms, settings.core.frames,
+                                          tf_timeout_s=settings.node.tf.timeout_s)
+        except FrameSelectionError as error:
+            raise GoalError(GoalCode.NO_FRAMES, str(error)) from None
+        except TransformError as error:
+            raise GoalError(GoalCode.TF, str(error)) from None
+
     def _finish(self, goal_handle, outcome: Outcome, started: float) -> SpatialQuery.Result:
         """End the goal in the state its outcome calls for and build its result."""
-        result = SpatialQuery.Result(success=outcome.code == "ERROR_NONE", error_code=getattr(SpatialQuery.Result, outcome.code),
+        constant = action_code(outcome.code)
+        result = SpatialQuery.Result(success=constant == "ERROR_NONE", error_code=getattr(SpatialQuery.Result, constant),
                                      error_message=outcome.message, value=math.nan, session_dir=outcome.session_dir,
                                      elapsed_sec=time.monotonic() - started)
         agent_result = outcome.result
@@ -239,7 +400,7 @@ class SpatialClawNode(Node):
         header = Header(stamp=Time(**seconds_to_stamp_fields(outcome.stamp_s)), frame_id=outcome.target_frame)
         result.points = [PointStamped(header=header, point=Point(x=float(x), y=float(y), z=float(z)))
                          for _, (x, y, z) in outcome.points]
-        if outcome.code == "ERROR_CANCELED" and goal_handle.is_cancel_requested:
+        if outcome.code == ErrorCode.CANCELLED and goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif result.success:
             goal_handle.succeed()
@@ -249,8 +410,8 @@ class SpatialClawNode(Node):
             stats = self._goal_stats
             stats.finished += 1
             stats.succeeded += int(result.success)
-            stats.last_code, stats.last_latency_s = outcome.code, result.elapsed_sec
-        summary = f"goal {outcome.code}: {result.answer or outcome.message} ({result.elapsed_sec:.2f} s)"
+            stats.last_code, stats.last_latency_s = constant, result.elapsed_sec
+        summary = f"goal {constant}: {result.answer or outcome.message} ({result.elapsed_sec:.2f} s)"
         if result.success:  # rclpy refuses one call site logging at two severities
             self.get_logger().info(summary)
         else:
@@ -258,20 +419,29 @@ class SpatialClawNode(Node):
         return result
 
     def _failure(self, code: str, message: str, question: str) -> Outcome:
-        """An outcome for a goal that ends before the agent runs; its session log is still written."""
-        log = SessionLog.create(self.params.agent_config().agent.sessions_dir)
-        log.event("goal", question=question)
-        log.event("error", code=code, message=message)
-        log.write_result({"status": "failed", "error_code": code, "error_message": message, "question": question})
-        log.close()
-        return Outcome(code, message, session_dir=str(log.directory))
+        """The outcome of a goal that ends before the agent runs; its session log is written like any other."""
+        try:
+            result = self._agent.fail(question, code, message)
+            session_dir, log_error = str(result.session_dir), getattr(result, "log_error", "")
+        except OSError as error:  # the sessions directory cannot be written: the goal still gets its reason
+            session_dir, log_error = "", f"{type(error).__name__}: {error}"
+        if log_error:
+            message += f" (its session log could not be written: {log_error})"
+        return Outcome(code, message, session_dir=session_dir)
 
     def _feedback(self, job: Job, stage: str, event: AgentEvent | None = None) -> None:
         feedback = SpatialQuery.Feedback(stage=stage, elapsed_sec=time.monotonic() - job.started)
         if event is not None:
             feedback.step, feedback.max_steps = event.step, event.max_steps
             feedback.code, feedback.output_summary = event.code, event.output_summary
-        job.goal_handle.publish_feedback(feedback)
+            feedback.bytes_sent = int(getattr(event, "bytes_sent", 0))
+            feedback.image_tokens = int(getattr(event, "image_tokens", 0))
+            feedback.text_tokens = int(getattr(event, "text_tokens", 0))
+        try:
+            job.goal_handle.publish_feedback(feedback)
+        except Exception:  # the context is shutting down (Ctrl-C): the goal ends anyway
+            if not self._shutting_down:
+                raise
 
     def _on_event(self, job: Job, event: AgentEvent) -> None:
         stage = f"step {event.step}" if event.stage == "step" else event.stage
@@ -286,89 +456,90 @@ class SpatialClawNode(Node):
                 return
             try:
                 job.outcome = self._run_job(job)
-            except Exception as error:  # a bug must end this goal, not the node
-                self.get_logger().error(f"goal failed with an internal error:\n{traceback.format_exc()}")
-                job.outcome = self._failure("ERROR_INTERNAL", f"{type(error).__name__}: {error}", job.query.question)
+            except Exception as error:  # a bug or an unhandled fault must end this goal, not the node
+                reason = f"{type(error).__name__}: {error}"
+                if not self._shutting_down:  # one line; the traceback only at debug level
+                    self.get_logger().error(f"goal failed with an internal error: {reason}")
+                    self.get_logger().debug(traceback.format_exc())
+                job.outcome = self._failure(ErrorCode.INTERNAL_ERROR, reason, job.query.question)
             finally:
                 job.done.set()
 
     def _run_job(self, job: Job) -> Outcome:
-        query, params = job.query, self.params
+        query, settings, frames = job.query, self.settings, job.frames
         if job.token.cancelled:
-            return self._failure("ERROR_CANCELED", "cancelled before it started", query.question)
-        self._refresh_agent(params)
-        try:
-            frames = self.frames.frame_set(FrameRequest(query.end_s, query.window_s, query.max_frames,
-                                                        list(query.cameras) if query.cameras else None),
-                                           self.tf, params.world_frame)
-        except (NoFramesError, FrameSelectionError) as error:
-            return self._failure("ERROR_NO_FRAMES", str(error), query.question)
-        except TransformError as error:
-            return self._failure("ERROR_TF", str(error), query.question)
-        self._feedback(job, "buffering")
+            return self._failure(ErrorCode.CANCELLED, f"cancelled before it started ({job.token.reason})",
+                                 query.question)
+        self._refresh_agent(settings.core)
         result = self._agent.ask(query.question, frames, choices=query.choices, cancel=job.token,
                                  on_event=lambda event: self._on_event(job, event),
                                  max_steps=query.max_steps, deadline_s=query.timeout_s)
-        outcome = Outcome("ERROR_NONE" if result.status == ANSWERED else agent_code(result.error_code),
-                          result.error_message, result, target_frame=query.target_frame,
+        target = query.target_frame or frames.world_frame
+        outcome = Outcome(result.error_code, result.error_message, result, target_frame=target,
                           stamp_s=max(f.stamp for f in frames.frames), session_dir=str(result.session_dir))
         if result.status != ANSWERED:
             return outcome
+        log_error = getattr(result, "log_error", "")
+        if log_error:
+            outcome.message = f"answered, but the session log is incomplete: {log_error}"
+            self.get_logger().warning(outcome.message)
         try:
-            outcome.points = key_points(evidence_in(result.answer, frames, self.tf, query.target_frame))
+            outcome.points = key_points(evidence_in(result.answer, frames, self._transforms, target))
         except TransformError as error:
-            outcome.code, outcome.message = "ERROR_TF", f"answered, but its points cannot be put in {query.target_frame!r}: {error}"
+            outcome.code, outcome.message = GoalCode.TF, f"answered, but its points cannot be put in {target!r}: {error}"
             return outcome
-        if params.visualization:
-            self._publish_answer(job, result, frames, params)
+        if settings.node.visualization.enabled:
+            self._publish_answer(job, result, frames, settings, target)
         return outcome
 
-    def _refresh_agent(self, params: NodeParams) -> None:
-        """Rebuild the agent when the model or sessions parameters changed (between goals only)."""
-        if params.model_settings() == self._agent_settings:
+    def _refresh_agent(self, core: Config) -> None:
+        """Rebuild the agent when a core parameter changed (between goals only; the kernel pool and perception
+        settings are read-only, so the pool and the loaded models stay)."""
+        if core == self._agent.config:
             return
-        old, self._agent = self._agent, Agent(params.agent_config())
-        self._agent_settings = params.model_settings()
+        old, self._agent = self._agent, Agent(core, pool=self._pool, perception=self._perception)
         self._endpoint.set_ping(self._agent.model.ping)
         old.close()
 
-    def _publish_answer(self, job: Job, result: AgentResult, frames: FrameSet, params: NodeParams) -> None:
-        """Markers, clouds, the answer text and the cells' shown images of an answered goal."""
+    def _publish_answer(self, job: Job, result: AgentResult, frames: FrameSet, settings: NodeSettings,
+                        target: str) -> None:
+        """Markers, clouds (the reconstruction the cells used), the answer record and the images the cells showed."""
         namespace = "answer_" + bytes(job.goal_handle.goal_id.uuid).hex()[:8]
-        markup = build_markup(result, frames, self.tf, job.query.target_frame, namespace=namespace,
-                              cloud_voxel_m=params.cloud_voxel_m, cloud_max_points=params.cloud_max_points)
+        reconstruction = used_reconstruction(frames, settings.core.perception, self._perception.served())
+        visualization = settings.node.visualization
+        markup = build_markup(result, frames, self._transforms, target, namespace=namespace,
+                              reconstruction=reconstruction, cloud_voxel_m=visualization.cloud_voxel_m,
+                              cloud_max_points=visualization.cloud_max_points)
         clear = [self._previous_namespace] if self._previous_namespace else []
         self._markers.publish(publishing.marker_array(self._types, markup, clear))
         self._previous_namespace = namespace
         for cloud in markup.clouds:
             self._clouds[cloud.name].publish(publishing.point_cloud(self._types, cloud, markup.frame_id, markup.stamp_s))
         self._answer_text.publish(String(data=json.dumps(answer_record(job.query.question, result, markup.frame_id))))
-        for png in _shown_images(result.session_dir):
-            self._debug_image.publish(publishing.rgb_image(self._types, decode_png(png), "", markup.stamp_s))
+        for image in result.shown_images:
+            self._debug_image.publish(publishing.rgb_image(self._types, decode_png(image.png), "", markup.stamp_s))
 
     # -- diagnostics ---------------------------------------------------------------------------
 
-    def _diagnostics_publisher(self):
-        try:
-            from diagnostic_msgs.msg import DiagnosticArray
-        except ImportError:
-            self.get_logger().warning(
-                "diagnostic_msgs is not installed, so /diagnostics is off (apt: ros-<distro>-diagnostic-msgs; "
-                "pip: ros-jazzy-diagnostic-msgs)")
-            return None
-        return self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
     def _publish_diagnostics(self) -> None:
-        params, now = self.params, self._now()
-        tf_stats = self._ingest.tf_stats()
+        with self._release_lock:
+            if self._configured:
+                self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
+        settings, now = self.settings, self._now()
         with self._stats_lock:
             goals = diag.GoalStats(**vars(self._goal_stats))
-        statuses = [diag.camera_status(stats, params.buffer, {"image": camera.image_topic, "depth": camera.depth_topic,
-                                                               "info": camera.info_topic}, now)
-                    for stats, camera in zip(self.frames.stats(), params.cameras)]
-        statuses += [diag.tf_status(tf_stats, now),
+        layers = getattr(self._pool, "sandbox_layers", lambda: [])()  # the kernel stream's KernelPool contract
+        statuses = [diag.state_status("active" if self._active else "inactive")]
+        statuses += [diag.camera_status(stats, settings.node.buffer, {"image": camera.image_topic,
+                                                                      "depth": camera.depth_topic,
+                                                                      "info": camera.info_topic}, now)
+                     for stats, camera in zip(self._frames.stats(), settings.cameras)]
+        statuses += [diag.tf_status(frame_table(self._tf_buffer), now),
                      diag.endpoint_status(self._endpoint.health, self._agent.model.endpoint, time.monotonic()),
-                     diag.goals_status(goals)]
+                     diag.goals_status(goals), diag.sandbox_status(layers),
+                     diag.perception_status(self._perception.report())]
         self._diagnostics.publish(diag.diagnostic_array(statuses, self.get_clock().now().to_msg()))
 
     # -- helpers -------------------------------------------------------------------------------
@@ -376,43 +547,13 @@ class SpatialClawNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _action_name(self) -> str:
-        return self.resolve_topic_name("~/query")
 
-    def close(self) -> None:
-        """Stop the inputs, the worker (cancelling the running goal), the endpoint monitor and the agent."""
-        self._ingest.close()
-        for token in list(self._tokens.values()):
-            token.cancel("the node is shutting down")
-        self._jobs.put(None)
-        self._worker.join()
-        while not self._jobs.empty():
-            job = self._jobs.get_nowait()
-            if job is not None:
-                job.outcome = Outcome("ERROR_INTERNAL", "the node shut down before this goal ran")
-                job.done.set()
-        self._endpoint.stop()
-        self._agent.close()
-
-
-def _shown_images(session_dir: Path) -> list[bytes]:
-    """PNG bytes of the images the goal's cells passed to show(), in order."""
-    images = []
-    for event in read_trace(session_dir):
-        if event["kind"] == "cell":
-            images += [(Path(session_dir) / image["file"]).read_bytes() for image in event.get("images") or []]
-    return images
-
-
-def main(args=None) -> int:
-    """Run the node until SIGINT/SIGTERM: ``spatialclaw_node --ros-args --params-file spatialclaw.yaml``."""
+def run(args=None) -> int:
+    """Run the node until SIGINT/SIGTERM: ``spatialclaw_node --ros-args --params-file spatialclaw.yaml``.
+    Ctrl-C ends it quietly (exit 0): goals in flight end canceled, and further Ctrl-C is ignored while it
+    releases the kernels and models."""
     rclpy.init(args=args)
-    try:
-        node = SpatialClawNode()
-    except (ValueError, FileNotFoundError) as error:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-        rclpy.try_shutdown()
-        return 2
+    node = SpatialClawNode()
     executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
     executor.add_node(node)
     try:
@@ -420,12 +561,9 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.close()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,6 @@
-"""A SpatialQuery goal checked and resolved against the node's parameters and TF, the goal policy, and
-the mapping of agent outcomes to the action's ERROR_* codes (by constant name). No ROS import here.
+"""A SpatialQuery goal checked and resolved against the node's settings and TF, the goal policy, and the one
+table of error codes: the agent's (``AgentResult.error_code``) and the node's own for goals the agent never saw,
+each with the SpatialQuery.Result constant it is reported as (by name). No ROS import here.
 """
 
 from __future__ import annotations
@@ -9,22 +10,49 @@ import threading
 from dataclasses import dataclass
 
 from ..agent.result import ErrorCode
-from ..tf_buffer import TransformBuffer
-from .params import NodeParams
+from ..tf_buffer import TransformSource
+from .params import NodeSettings
 
-#: AgentResult.error_code -> the SpatialQuery.Result constant it is reported as.
-AGENT_CODES = {
+
+class GoalCode:
+    """Error codes of goals that end in the node before the agent runs (written to their ``result.json`` like the
+    agent's own codes)."""
+
+    EMPTY_QUESTION = "empty_question"
+    UNKNOWN_CAMERA = "unknown_camera"
+    UNKNOWN_TARGET_FRAME = "unknown_target_frame"
+    NO_FRAMES = "no_frames"
+    BUSY = "busy"
+    TF = "tf_error"
+
+
+#: Every error code -> the SpatialQuery.Result constant it is reported as.
+ACTION_CODES = {
+    ErrorCode.NONE: "ERROR_NONE",
+    GoalCode.EMPTY_QUESTION: "ERROR_EMPTY_QUESTION",
+    GoalCode.UNKNOWN_CAMERA: "ERROR_UNKNOWN_CAMERA",
+    GoalCode.UNKNOWN_TARGET_FRAME: "ERROR_UNKNOWN_TARGET_FRAME",
+    GoalCode.NO_FRAMES: "ERROR_NO_FRAMES",
+    GoalCode.BUSY: "ERROR_BUSY",
     ErrorCode.MODEL_UNREACHABLE: "ERROR_MODEL_UNREACHABLE",
     ErrorCode.MODEL_ERROR: "ERROR_MODEL",
     ErrorCode.NO_ANSWER: "ERROR_MODEL",
     ErrorCode.DEADLINE_EXCEEDED: "ERROR_DEADLINE",
     ErrorCode.CANCELLED: "ERROR_CANCELED",
     ErrorCode.KERNEL_FAILURE: "ERROR_KERNEL",
+    GoalCode.TF: "ERROR_TF",
+    ErrorCode.INVALID_INPUT: "ERROR_CONFIG",  # the node checks the goal's own fields: what is left is its settings
+    ErrorCode.INTERNAL_ERROR: "ERROR_INTERNAL",
 }
 
 
+def action_code(error_code: str) -> str:
+    """The SpatialQuery.Result constant an error code is reported as (ERROR_INTERNAL for an unknown one)."""
+    return ACTION_CODES.get(error_code, "ERROR_INTERNAL")
+
+
 class GoalError(Exception):
-    """A goal that cannot be answered; ``code`` names the SpatialQuery.Result ERROR_* constant."""
+    """A goal that cannot be answered; ``code`` is one of GoalCode or ErrorCode."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -41,49 +69,47 @@ class Query:
     window_s: float
     max_frames: int
     end_s: float
-    target_frame: str
-    max_steps: int | None  # None = the agent config's
-    timeout_s: float | None  # None = the agent config's
+    target_frame: str  # "" = the frames' world frame
+    max_steps: int | None  # None = agent.max_steps
+    timeout_s: float | None  # None = agent.deadline_s
 
 
-def agent_code(error_code: str) -> str:
-    """The ERROR_* name an AgentResult.error_code is reported as (ERROR_INTERNAL for anything unexpected)."""
-    return AGENT_CODES.get(error_code, "ERROR_INTERNAL")
-
-
-def make_query(goal, params: NodeParams, now_s: float, tf: TransformBuffer) -> Query:
-    """Check ``goal`` (a SpatialQuery.Goal) and fill in defaults; GoalError with the code of the first problem."""
+def make_query(goal, settings: NodeSettings, now_s: float, tf: TransformSource) -> Query:
+    """Check ``goal`` (a SpatialQuery.Goal) and fill in defaults; GoalError with the code of the first problem.
+    ``max_frames`` is capped at what the agent shows (``NodeSettings.max_frames_limit``)."""
     question = str(goal.question).strip()
     if not question:
-        raise GoalError("ERROR_EMPTY_QUESTION", "the goal's question is empty")
+        raise GoalError(GoalCode.EMPTY_QUESTION, "the goal's question is empty")
     choices = tuple(str(choice).strip() for choice in goal.choices)
     if any(not choice for choice in choices):
-        raise GoalError("ERROR_EMPTY_QUESTION", f"the goal's choices include an empty one: {list(goal.choices)}")
+        raise GoalError(GoalCode.EMPTY_QUESTION, f"the goal's choices include an empty one: {list(goal.choices)}")
     cameras = None
     if goal.cameras:
-        resolved = [params.camera(str(key).strip()) for key in goal.cameras]
+        resolved = [settings.camera(str(key).strip()) for key in goal.cameras]
         unknown = [key for key, camera in zip(goal.cameras, resolved) if camera is None]
         if unknown:
-            listing = ", ".join(f"{c.name} ({c.image_topic})" for c in params.cameras)
-            raise GoalError("ERROR_UNKNOWN_CAMERA", f"unknown camera(s) {unknown}; configured cameras: {listing}")
+            listing = ", ".join(f"{c.name} ({c.image_topic})" for c in settings.cameras)
+            raise GoalError(GoalCode.UNKNOWN_CAMERA, f"unknown camera(s) {unknown}; configured cameras: {listing}")
         cameras = tuple(dict.fromkeys(camera.name for camera in resolved))
-    target = str(goal.target_frame).strip().lstrip("/") or params.world_frame
-    if target != params.world_frame and target not in tf.frames():
+    target = str(goal.target_frame).strip().lstrip("/")
+    world = settings.core.frames.world_frame.strip().lstrip("/")
+    if target and target != world and target not in tf.frames():
         known = ", ".join(tf.frames()) or "none (no TF received yet)"
-        raise GoalError("ERROR_UNKNOWN_TARGET_FRAME", f"target_frame {target!r} is not in the TF tree; known frames: {known}")
-    # No code means "bad argument": a window that cannot hold frames is ERROR_NO_FRAMES, a bad timeout ERROR_DEADLINE.
-    for name, code in (("window_sec", "ERROR_NO_FRAMES"), ("timeout_sec", "ERROR_DEADLINE")):
+        raise GoalError(GoalCode.UNKNOWN_TARGET_FRAME,
+                        f"target_frame {target!r} is not in the TF tree; known frames: {known}")
+    # No code means "bad argument": a window that cannot hold frames is NO_FRAMES, a bad timeout DEADLINE_EXCEEDED.
+    for name, code in (("window_sec", GoalCode.NO_FRAMES), ("timeout_sec", ErrorCode.DEADLINE_EXCEEDED)):
         value = float(getattr(goal, name))
         if not math.isfinite(value) or value < 0:
             raise GoalError(code, f"{name} must be a finite number >= 0 (0 = the node's default), got {value}")
     stamp_s = int(goal.stamp.sec) + int(goal.stamp.nanosec) * 1e-9
+    query = settings.node.query
     return Query(
         question=question, choices=choices, cameras=cameras,
-        window_s=float(goal.window_sec) or params.window_s,
-        max_frames=int(goal.max_frames) or params.max_frames,
+        window_s=float(goal.window_sec) or query.window_s,
+        max_frames=min(int(goal.max_frames) or query.max_frames, settings.max_frames_limit),
         end_s=stamp_s if stamp_s > 0 else now_s, target_frame=target,
-        max_steps=int(goal.max_steps) or params.max_steps or None,
-        timeout_s=float(goal.timeout_sec) or params.timeout_s or None,
+        max_steps=int(goal.max_steps) or None, timeout_s=float(goal.timeout_sec) or None,
     )
 
 
