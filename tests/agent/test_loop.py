@@ -1,10 +1,15 @@
 """The agent loop end to end: a real scripted HTTP model server and real kernel processes."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from spatialclaw_ros.agent import Agent, AgentEvent, ErrorCode
 from spatialclaw_ros.answers import AnswerKind
@@ -264,14 +269,38 @@ def test_invalid_input(make_agent, frames):
     assert (empty.session_dir / "result.json").is_file()
 
 
-def test_kernel_that_cannot_start_is_a_kernel_failure(tmp_path, frames):
-    # RLIMIT_CPU of 0 s kills every worker with SIGXCPU before its namespace is ready.
-    with ScriptedModelServer({"main": [cell("print(1)")]}) as server:
-        with Agent(make_config(tmp_path, server.url, kernel=KernelConfig(cpu_limit_s=0))) as agent:
-            result = agent.ask(COUNT_QUESTION, frames)
-    assert (result.status, result.error_code) == ("failed", ErrorCode.KERNEL_FAILURE)
-    assert result.error_message.startswith("the kernel failed:") and "SIGXCPU" in result.error_message
-    assert (result.session_dir / "report.html").is_file()
+#: Runs argv[1:] without CAP_SETUID and CAP_SETGID in its bounding set (as in a container that lacks them).
+WITHOUT_SETUID = ("import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                  "for capability in (6, 7):\n    assert libc.prctl(24, capability, 0, 0, 0) == 0\n"
+                  "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the dedicated uid layer applies to a parent running as root")
+def test_a_kernel_missing_a_sandbox_layer_is_a_kernel_failure_naming_it(tmp_path):
+    """``spatialclaw ask`` where the kernel cannot become its sandbox uid: the question fails with KERNEL_FAILURE and
+    a message naming the layer and the setting; accepting the weaker sandbox lets the same question be answered."""
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(tmp_path / "a.png")
+    spatialclaw = str(Path(sys.executable).parent / "spatialclaw")
+
+    def ask(url: str, optional: list[str]) -> tuple[int, dict]:
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({"model": {"base_url": url, "max_retries": 0},
+                                      "agent": {"plan": False, "sessions_dir": str(tmp_path / "sessions")},
+                                      "kernel": {"optional_layers": optional, "memory_limit_mb": 2048}}))
+        done = subprocess.run([sys.executable, "-c", WITHOUT_SETUID, spatialclaw, "ask", COUNT_QUESTION, "--images",
+                               str(tmp_path / "a.png"), "--json", "--config", str(config)],
+                              capture_output=True, text=True, timeout=300)
+        return done.returncode, json.loads(done.stdout)
+
+    with ScriptedModelServer({"main": [cell("ReturnAnswer(len(InputImages))")]}) as server:
+        code, failed = ask(server.url, [])
+        assert (code, failed["status"], failed["error_code"]) == (4, "failed", ErrorCode.KERNEL_FAILURE)
+        assert failed["error_message"].startswith("the kernel failed: could not start a kernel worker: kernel sandbox "
+                                                  "layer 'sandbox_uid' is missing: could not become uid 65534")
+        assert failed["error_message"].endswith("set kernel.optional_layers: [sandbox_uid]")
+        assert (Path(failed["session_dir"]) / "report.html").is_file()
+        code, answered = ask(server.url, ["sandbox_uid"])
+    assert (code, answered["answer"]) == (0, "1")
 
 
 def test_evidence_points_travel_with_the_accepted_answer(make_agent, frames):
