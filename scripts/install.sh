@@ -31,7 +31,7 @@ if [ -z "${SPATIALCLAW_PYTHON:-}" ]; then  # a system Python keeps its distribut
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$python" -m pip install -q --upgrade pip
 fi
-"$python" -m pip install -q -e "$root/ros2_ws/src/spatialclaw_ros[scenes,test]"
+"$python" -m pip install -q -e "$root/ros2_ws/src/spatialclaw_ros[scenes,eval,test]"
 if [ "${1:-}" = --with-models ]; then
   # torch first and pinned, so nothing below can pull a newer (CUDA) build; depth-anything-3 and sam3 without
   # their declared pins (numpy<2 and friends: both run on numpy 2), then what they really import

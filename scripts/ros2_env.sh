@@ -99,7 +99,7 @@ stage_done "spatialclaw_msgs"
 #    linked into lib/spatialclaw_ros/ where `ros2 run` and launch_ros look. Constrained to the lock so NumPy and
 #    friends stay at the versions the ROS wheels were built with.
 package=$root/ros2_ws/src/spatialclaw_ros
-"${pip[@]}" -c "$lock" "$package[scenes,test]"
+"${pip[@]}" -c "$lock" "$package[scenes,eval,test]"
 "${pip[@]}" -c "$lock" --no-deps --force-reinstall "$package"
 rm -rf "$package/build"
 "$venv/bin/python" "$wheelhouse/ros2_libexec_links.py"

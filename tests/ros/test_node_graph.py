@@ -127,7 +127,7 @@ def test_diagnostics_report_state_inputs_tf_endpoint_goals_sandbox_and_perceptio
     goals = {kv.key: kv.value for kv in statuses["spatialclaw: goals"].values}
     assert int(goals["finished"]) >= 1 and float(goals["last_goal_latency_s"]) > 0
     perception = {kv.key: kv.value for kv in statuses["spatialclaw: perception"].values}
-    assert perception == {"reconstruction": "sensor on kernel, loaded", "segmentation": "classical on kernel, loaded"}
+    assert perception == {"reconstruction": "sensor on no model, loaded", "segmentation": "classical on no model, loaded"}
     sandbox = statuses["spatialclaw: kernel sandbox"]
     layers = {kv.key: kv.value for kv in sandbox.values}
     if layers:  # KernelPool.sandbox_layers(): one key per layer

@@ -16,6 +16,7 @@ import yaml
 from spatialclaw_ros.agent.result import ErrorCode
 from spatialclaw_ros.config import BufferConfig, Config, NodeConfig, declared_settings, load_config
 from spatialclaw_ros.frame_buffer import CameraStats
+from spatialclaw_ros.kernel.layers import SandboxLayer
 from spatialclaw_ros.perception.service import BackendStatus
 from spatialclaw_ros.ros import diagnostics as diag
 from spatialclaw_ros.ros.params import (CAMERA_NAMES, FROM_ENVIRONMENT, NodeSettings, node_parameters, params_file,
@@ -73,7 +74,7 @@ def test_settings_are_typed_with_camera_topics_and_the_environment_under_the_par
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"goals__policy": "bogus"}, "goals.policy' = 'bogus' is not one of reject, queue"),
+    ({"goals__policy": "bogus"}, "goals.policy': 'bogus' is not one of reject, queue"),
     ({"buffer__seconds": 0.1}, r"buffer.seconds' = 0.1 is outside \[0.5, 3600.0\]"),
     ({"query__max_frames": 1.5}, "query.max_frames' must be int"),
     ({"perception__reconstruction": "lidar"}, "'lidar' is not one of sensor, da3, da3-onnx"),
@@ -172,17 +173,14 @@ def test_tf_endpoint_goal_sandbox_and_perception_statuses():
     assert (down.level, down.values["checked_ago_s"]) == (diag.ERROR, "2.0")
     goals = diag.goals_status(diag.GoalStats(active=1, finished=3, succeeded=2, last_code="ERROR_NONE", last_latency_s=4.25))
     assert goals.message == "1 active, 3 finished (2 answered), last ERROR_NONE in 4.25 s"
-    layer = SimpleNamespace  # KernelPool.sandbox_layers()'s SandboxLayer: name, active, required, detail
-    layers = [layer(name="landlock", active=True, required=True, detail="ABI 4"),
-              layer(name="seccomp", active=False, required=False, detail="no libseccomp")]
+    layers = [SandboxLayer("landlock", True, True, "ABI 4"), SandboxLayer("seccomp", False, False, "no libseccomp")]
     sandbox = diag.sandbox_status(layers)
     assert (sandbox.level, sandbox.message) == (diag.WARN, "layers off: seccomp")
     assert sandbox.values == {"landlock": "active: ABI 4", "seccomp": "OFF: no libseccomp"}
-    layers[0].active = False
-    assert diag.sandbox_status(layers).level == diag.ERROR
+    assert diag.sandbox_status([SandboxLayer("landlock", False, True, "no ABI"), *layers[1:]]).level == diag.ERROR
     assert diag.sandbox_status([]).level == diag.WARN
-    perception = diag.perception_status([BackendStatus("reconstruction", "da3", "cuda", False)])
-    assert perception.values == {"reconstruction": "da3 on cuda, not loaded"}
+    perception = diag.perception_status([BackendStatus("da3", "reconstruction", "torch cuda", False)])
+    assert perception.values == {"reconstruction": "da3 on torch cuda, not loaded"}
     assert diag.state_status("inactive").level == diag.WARN and diag.state_status("active").level == diag.OK
 
 
@@ -264,9 +262,10 @@ ROSDEP_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "cv2": "pytho
                "rosbags": "python3-rosbags-pip", "tf2_ros": "tf2_ros_py"}
 #: Imported, without a rosdep key: the README's pip step installs them.
 PIP_ONLY = ("landlock", "pyseccomp")
-#: The optional model backends' packages (models/README.md), and the scenes' renderer (tests only).
-OPTIONAL = {"torch": "exec", "depth_anything_3": "exec", "sam3": "exec", "onnxruntime": "exec",
-            "open3d": "python3-open3d-pip"}
+#: The optional model backends' packages (models/README.md; ftfy and regex: sam3-onnx's tokenizer), the parquet
+#: reader of `spatialclaw eval` (setup.py's eval extra), and the scenes' renderer (tests only).
+OPTIONAL = {"torch": "exec", "depth_anything_3": "exec", "sam3": "exec", "onnxruntime": "exec", "ftfy": "exec",
+            "regex": "exec", "pyarrow": "exec", "open3d": "python3-open3d-pip"}
 
 
 def imported_modules() -> set[str]:

@@ -186,7 +186,7 @@ def test_autostart_false_leaves_the_node_unconfigured_until_configure(room):
     ({"buffer": {"secnds": 30.0}, "query": {"window_s": 10}},
      "the params file sets parameters this node does not have: buffer.secnds (did you mean buffer.seconds?)"),
     ({"perception": {"reconstruction": "da3", "da3": {"model_dir": "/nonexistent/da3"}}},
-     "perception.da3.model_dir '/nonexistent/da3' not found"),
+     "the da3 reconstruction backend needs perception.da3.model_dir"),
 ])
 def test_configure_fails_with_the_reason_on_a_bad_params_file(room, mistake, reason):
     domain = DOMAIN + 2 + (1 if "perception" in mistake else 0)

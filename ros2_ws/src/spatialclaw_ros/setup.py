@@ -34,6 +34,7 @@ setup(
     ],
     extras_require={
         "scenes": ["open3d-cpu>=0.18"],
+        "eval": ["pyarrow>=14"],  # the parquet layouts of MMSI-Bench, SPBench and BLINK (spatialclaw eval)
         "test": ["pytest>=8"],
     },
     zip_safe=True,

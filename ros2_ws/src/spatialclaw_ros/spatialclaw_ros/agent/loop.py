@@ -411,11 +411,11 @@ class Agent:
     def fail(self, question: str, code: str, message: str) -> AgentResult:
         """Record a question that ended before it could run (e.g. the ROS node found no frames): its session log
         and ``result.json`` are written as for any other question."""
-        run = _Question(self, question, None, (), cancel=None, on_event=None, session_dir=None, max_steps=None,
-                        deadline_s=None)
+        run = QuestionRun(self, question, None, (), cancel=None, on_event=None, session_dir=None, max_steps=None,
+                          deadline_s=None)
         run.log.event("error", code=code, message=message)
         result = AgentResult(FAILED, None, False, 0, code, message, run.log.directory, run.elapsed(), run.usage,
-                             run.context)
+                             run.context, run.ledger.totals())
         run.finish(result)
         return result
 

@@ -195,9 +195,9 @@ def sandbox_status(layers: Sequence) -> Status:
 
 def perception_status(backends: Sequence[BackendStatus]) -> Status:
     """The perception backends, where they run and whether their models are loaded (freed while inactive)."""
-    values = {backend.name: f"{backend.kind} on {backend.provider}, {'loaded' if backend.loaded else 'not loaded'}"
-              for backend in backends}
-    message = "; ".join(f"{backend.name} {backend.kind}" for backend in backends)
+    values = {backend.kind: f"{backend.name} on {backend.provider}, {'loaded' if backend.loaded else 'not loaded'}"
+              + (f"; {backend.detail}" if backend.detail else "") for backend in backends}
+    message = "; ".join(f"{backend.kind} {backend.name}" for backend in backends)
     return Status(f"{HARDWARE_ID}: perception", OK, message, values)
 
 

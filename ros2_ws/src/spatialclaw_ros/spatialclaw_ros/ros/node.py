@@ -422,7 +422,7 @@ class SpatialClawNode(LifecycleNode):
         """The outcome of a goal that ends before the agent runs; its session log is written like any other."""
         try:
             result = self._agent.fail(question, code, message)
-            session_dir, log_error = str(result.session_dir), getattr(result, "log_error", "")
+            session_dir, log_error = str(result.session_dir), result.log_error
         except OSError as error:  # the sessions directory cannot be written: the goal still gets its reason
             session_dir, log_error = "", f"{type(error).__name__}: {error}"
         if log_error:
@@ -434,9 +434,9 @@ class SpatialClawNode(LifecycleNode):
         if event is not None:
             feedback.step, feedback.max_steps = event.step, event.max_steps
             feedback.code, feedback.output_summary = event.code, event.output_summary
-            feedback.bytes_sent = int(getattr(event, "bytes_sent", 0))
-            feedback.image_tokens = int(getattr(event, "image_tokens", 0))
-            feedback.text_tokens = int(getattr(event, "text_tokens", 0))
+            feedback.bytes_sent = event.bytes_sent
+            feedback.image_tokens = event.image_tokens
+            feedback.text_tokens = event.text_tokens
         try:
             job.goal_handle.publish_feedback(feedback)
         except Exception:  # the context is shutting down (Ctrl-C): the goal ends anyway
@@ -479,7 +479,7 @@ class SpatialClawNode(LifecycleNode):
                           stamp_s=max(f.stamp for f in frames.frames), session_dir=str(result.session_dir))
         if result.status != ANSWERED:
             return outcome
-        log_error = getattr(result, "log_error", "")
+        log_error = result.log_error
         if log_error:
             outcome.message = f"answered, but the session log is incomplete: {log_error}"
             self.get_logger().warning(outcome.message)
@@ -530,7 +530,7 @@ class SpatialClawNode(LifecycleNode):
         settings, now = self.settings, self._now()
         with self._stats_lock:
             goals = diag.GoalStats(**vars(self._goal_stats))
-        layers = getattr(self._pool, "sandbox_layers", lambda: [])()  # the kernel stream's KernelPool contract
+        layers = self._pool.sandbox_layers()
         statuses = [diag.state_status("active" if self._active else "inactive")]
         statuses += [diag.camera_status(stats, settings.node.buffer, {"image": camera.image_topic,
                                                                       "depth": camera.depth_topic,
