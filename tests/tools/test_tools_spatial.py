@@ -212,6 +212,17 @@ def test_relative_direction_in_base_link(geo):
     assert geo.relative_direction(robot, [-2.0, 0.0, 0.5], frame_index=0).front_behind == "behind"
 
 
+def test_relative_direction_defaults_to_the_question_s_body_frame():
+    """A robot whose body frame is base_footprint (FrameSet.body_frame, the node's frames.body_frame)."""
+    frames = [blank_frame(0, T_world_camera=level_camera([0, 0, 1], 0),
+                          poses={"base_footprint": base_pose([0, 0, 0], 90)})]
+    geo = Geometry(make_context(frames, body_frame="base_footprint"))
+    left = geo.relative_direction([0.0, 0.0, 0.0], [-2.0, 0.0, 0.0])
+    assert (left.left_right, left.frame) == ("left", "base_footprint@0")
+    camera = Geometry(make_context(frames, body_frame="")).relative_direction([0, 0, 1.0], [0, -2.0, 1.0])
+    assert camera.frame.startswith("camera") and camera.left_right == "right"
+
+
 def test_relative_direction_in_camera_frames(geo):
     origin = [0.0, 0.0, 1.0]
     ahead_cam = geo.relative_direction(origin, [3.0, 1.0, -1.0], frame="camera:0")  # camera 0 looks along +x

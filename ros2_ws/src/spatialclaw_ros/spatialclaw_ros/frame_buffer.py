@@ -482,9 +482,9 @@ class FrameBuffer:
         received = [s for name in posed for s in self._buffers[name].received_between(start, request.end_s)]
         span = max(received) - min(received) if received else 0.0
         window = [start if math.isfinite(start) else min(f.stamp for f in frames), request.end_s]
-        return FrameSet(frames=frames, world_frame=world or "world", is_video=True,
+        return FrameSet(frames=frames, world_frame=world or "world", body_frame=body_frame, is_video=True,
                         fps=(len(received) - 1) / span if span > 0 else 0.0, total_frames=max(len(received), len(frames)),
-                        extra={"window": window, "cameras_used": sorted(posed), "body_frame": body_frame})
+                        extra={"window": window, "cameras_used": sorted(posed)})
 
     @staticmethod
     def _root(in_window: dict[str, list[BufferedFrame]], tf: TransformSource) -> str:

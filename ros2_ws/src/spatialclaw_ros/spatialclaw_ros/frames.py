@@ -76,6 +76,7 @@ class FrameSet:
 
     frames: list[Frame]
     world_frame: str = "world"
+    body_frame: str = "base_link"  # the robot's body frame (REP 105) whose pose Frame.poses may carry; "" = none
     is_video: bool = False
     fps: float = 0.0
     total_frames: int = 0  # frames in the source (video) before key-frame sampling
@@ -102,6 +103,7 @@ class FrameSet:
             "frame_indices": [f.index for f in self.frames],
             "cameras": sorted({f.camera for f in self.frames}),
             "world_frame": self.world_frame,
+            "body_frame": self.body_frame,
             "has_depth": all(f.depth is not None for f in self.frames),
             "has_poses": all(f.T_world_camera is not None for f in self.frames),
             "has_intrinsics": all(f.K is not None for f in self.frames),
@@ -126,8 +128,8 @@ class FrameSet:
                 "poses": {name: T.tolist() for name, T in f.poses.items()},
             })
         np.savez(directory / FRAMES_NPZ, **arrays)
-        meta = {"world_frame": self.world_frame, "is_video": self.is_video, "fps": self.fps,
-                "total_frames": self.total_frames, "extra": self.extra, "frames": records}
+        meta = {"world_frame": self.world_frame, "body_frame": self.body_frame, "is_video": self.is_video,
+                "fps": self.fps, "total_frames": self.total_frames, "extra": self.extra, "frames": records}
         (directory / FRAMES_JSON).write_text(json.dumps(meta))
 
     @classmethod
@@ -144,5 +146,6 @@ class FrameSet:
                 )
                 for r in meta["frames"]
             ]
-        return cls(frames=frames, world_frame=meta["world_frame"], is_video=meta["is_video"], fps=meta["fps"],
+        return cls(frames=frames, world_frame=meta["world_frame"], body_frame=meta["body_frame"],
+                   is_video=meta["is_video"], fps=meta["fps"],
                    total_frames=meta["total_frames"], extra=meta["extra"])

@@ -7,8 +7,6 @@ import io
 import numpy as np
 from PIL import Image
 
-from .frames import Frame
-
 
 def to_rgb_array(image) -> np.ndarray:
     """Return (H, W, 3) uint8 from a PIL image or an array (uint8/float in [0, 1]/bool, gray or RGB(A))."""
@@ -89,10 +87,3 @@ def encode_png(image, max_side: int | None = None) -> bytes:
 def decode_png(data: bytes) -> np.ndarray:
     """(H, W, 3) uint8 from PNG or JPEG bytes."""
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def frame_image(frame: Frame) -> Image.Image:
-    """A frame as a PIL RGB image carrying ``.frame_index``, ``.stamp`` and ``.camera`` (an InputImages item)."""
-    image = Image.fromarray(frame.rgb)
-    image.frame_index, image.stamp, image.camera = frame.index, frame.stamp, frame.camera
-    return image

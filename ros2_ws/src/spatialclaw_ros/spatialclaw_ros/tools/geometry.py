@@ -434,11 +434,13 @@ class Geometry(Shared):
         bottom, top = extent(heights, robust)
         return Elevation(bottom, float(np.median(heights)), top, floor, self._world)
 
-    def relative_direction(self, point_a, point_b, frame: str = "base_link", frame_index: int | None = None,
+    def relative_direction(self, point_a, point_b, frame: str | None = None, frame_index: int | None = None,
                            facing=None) -> Direction:
-        """Where B is from A in frame's axes at key frame frame_index (default latest): a TF frame, "camera[:index]"
-        or "world"; facing=C: viewer at A looking at C. azimuth > 0 = left; 10 deg dead-band."""
+        """Where B is from A in frame's axes at key frame frame_index (default latest): a TF frame (default the robot's
+        body, Metadata.body_frame), "camera[:index]" or "world"; facing=C: viewer at A looking at C. azimuth > 0 =
+        left; 10 deg dead-band."""
         a, b = as_point(point_a, "point_a"), as_point(point_b, "point_b")
+        frame = frame or self._frames.body_frame or "camera"
         forward, left, up, label = self._axes(a, frame, frame_index, facing)
         offset = b - a
         x, y, z = float(offset @ forward), float(offset @ left), float(offset @ up)
