@@ -26,7 +26,7 @@ from ..frames import FrameSet
 from ..kernel.results import CellStatus
 from ..kernel.session import KernelSession
 from ..llm.client import ChatReply
-from ..llm.messages import assistant_message
+from ..llm.messages import assistant_message, tool_message
 from .tool_calls import ToolCallError, ToolProgram, function_definitions
 
 CODE, SINGLE_PASS, TOOL_CALL, NO_TOOL = "code", "single-pass", "tool-call", "no-tool"
@@ -117,7 +117,7 @@ class ToolCallRun(QuestionRun):
                 out.append(message)
                 continue
             out.append({**assistant_message(message["content"]), "tool_calls": [part for part, _ in calls]})
-            out += [{"role": "tool", "tool_call_id": part["id"], "content": text} for part, text in calls]
+            out += [tool_message(part["id"], text) for part, text in calls]
         return out
 
     def step(self, step: int, history: History, session: KernelSession) -> Answer | None:

@@ -16,7 +16,6 @@ import concurrent.futures
 import email.utils
 import math
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -34,7 +33,6 @@ MAX_BACKOFF_S = 8.0
 MAX_CHARS_PER_TOKEN = 64  # a reply longer than max_tokens times this is not one the request asked for
 CANCEL_POLL_S = 0.05
 SNIPPET_CHARS = 200
-_SURROGATE = re.compile("[\ud800-\udfff]")  # a Python str may hold them (a cell can print one); UTF-8 cannot
 
 T = TypeVar("T")
 
@@ -118,18 +116,6 @@ def _connection_reason(error: BaseException) -> str:
         if known in text:
             return known
     return text or type(innermost).__name__
-
-
-def _sendable(value):
-    """Message content with every lone surrogate replaced by U+FFFD, so the request encodes as UTF-8 (image URLs,
-    base64 by construction, are passed through untouched)."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {key: item if key == "image_url" else _sendable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_sendable(item) for item in value]
-    return value
 
 
 def _count(value) -> int:
@@ -235,7 +221,7 @@ class ChatModel:
         ModelError when no usable answer comes, Cancelled on cancel."""
         settings = self.role_config(role)
         model = settings.model or self.config.model or self._endpoint_default_model(cancel)
-        request = dict(model=model, messages=_sendable(messages), temperature=settings.temperature,
+        request = dict(model=model, messages=messages, temperature=settings.temperature,
                        max_tokens=settings.max_tokens, timeout=settings.timeout_s, extra_headers={ROLE_HEADER: role})
         if tools:
             request["tools"] = tools

@@ -14,11 +14,19 @@ from typing import Iterable, Sequence
 from ..imaging import encode_png, image_mime
 
 DATA_URL = re.compile(r"data:(image/(?:png|jpeg));base64,")
+#: Lone surrogates: a Python str may hold them (a cell can print one), UTF-8 (a request body) cannot.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sendable(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so a request carrying it encodes as UTF-8; every
+    builder below applies it once, when the message is made (not on each call that resends it)."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def text_part(text: str) -> dict:
     """A text content part."""
-    return {"type": "text", "text": text}
+    return {"type": "text", "text": sendable(text)}
 
 
 def image_part(data: bytes) -> dict:
@@ -34,17 +42,22 @@ def encoded_image_part(image, max_side: int | None = None) -> dict:
 
 def system_message(text: str) -> dict:
     """A system message."""
-    return {"role": "system", "content": text}
+    return {"role": "system", "content": sendable(text)}
 
 
 def user_message(parts: str | Sequence[dict]) -> dict:
     """A user message from a string or a sequence of content parts."""
-    return {"role": "user", "content": parts if isinstance(parts, str) else list(parts)}
+    return {"role": "user", "content": sendable(parts) if isinstance(parts, str) else list(parts)}
 
 
 def assistant_message(text: str) -> dict:
     """An assistant message (a previous model reply replayed in the history)."""
-    return {"role": "assistant", "content": text}
+    return {"role": "assistant", "content": sendable(text)}
+
+
+def tool_message(call_id: str, text: str) -> dict:
+    """A tool message: the result of the function call ``call_id``."""
+    return {"role": "tool", "tool_call_id": call_id, "content": sendable(text)}
 
 
 def content_parts(message: dict) -> list[dict]:
