@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
 from spatialclaw_ros.llm.scripted_server import ScriptedModelServer, Turn
 
@@ -33,16 +32,6 @@ def config_file(tmp_path):
         "kernel": {"memory_limit_mb": 2048},
     }))
     return path
-
-
-@pytest.fixture
-def images(tmp_path):
-    paths = []
-    for i, colour in enumerate([(255, 0, 0), (0, 255, 0)]):
-        path = tmp_path / f"img{i}.png"
-        Image.fromarray(np.full((40, 50, 3), colour, np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
 
 
 def run(args, url="http://127.0.0.1:9/v1", timeout=120):

@@ -7,22 +7,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from spatialclaw_ros.config import KernelConfig
 from spatialclaw_ros.frames import Frame, FrameSet
 from spatialclaw_ros.kernel.pool import KernelPool
-
-
-@pytest.fixture
-def images(tmp_path):
-    """Two small PNG files for ``spatialclaw ask --images``."""
-    paths = []
-    for i, colour in enumerate([(255, 0, 0), (0, 255, 0)]):
-        path = tmp_path / f"img{i}.png"
-        Image.fromarray(np.full((40, 50, 3), colour, np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
 
 
 @pytest.fixture
