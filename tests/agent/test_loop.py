@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from spatialclaw_ros.agent import Agent, AgentEvent, ErrorCode
+from spatialclaw_ros.agent import AgentEvent, ErrorCode
 from spatialclaw_ros.answers import AnswerKind
 from spatialclaw_ros.cancel import CancelToken
-from spatialclaw_ros.config import ContextBudget, KernelConfig, ModelConfig, RoleConfig
+from spatialclaw_ros.config import ContextBudget, ModelConfig, RoleConfig
 from spatialclaw_ros.llm.messages import message_text
 from spatialclaw_ros.llm.scripted_server import ScriptedModelServer, Turn
 from spatialclaw_ros.session_log import read_trace
 
-from agent_support import cell, make_config
+from agent_support import cell
 
 COUNT_QUESTION = "How many images are there?"
 

@@ -1,7 +1,6 @@
 """The evaluation runner with a real scripted endpoint and real kernels: the four interfaces, resume,
 concurrency, bad rows and a dying endpoint."""
 
-import os
 import threading
 from pathlib import Path
 

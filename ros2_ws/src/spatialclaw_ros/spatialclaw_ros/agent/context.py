@@ -14,7 +14,7 @@ except that the image count never exceeds ``max_images``. A shrunk block stays s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..config import ContextBudget
 from ..llm.messages import assistant_message, image_part, json_bytes, system_message, text_part, user_message

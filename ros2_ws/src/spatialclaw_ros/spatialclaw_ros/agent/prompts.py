@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from ..answers import QuestionSpec, describe_expected
 from ..frames import Frame, FrameSet
-from ..imaging import encode_png, fit_long_side
 from ..image_types import FrameImage, VisualFeedback
 from ..kernel.namespace import PROMPT_OBJECTS, LocateAnswer
 from ..kernel.static_check import ALLOWED_MODULES, PRELOADED
