@@ -52,8 +52,6 @@ SUPPORT_TOLERANCE_M = 0.03
 #: A support surface's fringe lies within FRINGE_TOLERANCE_M plus three standard deviations of the noise
 #: of its height (measured on the support itself, so that it follows the sensor and the range).
 FRINGE_TOLERANCE_M = 0.01
-#: Surfaces are also cut where the depth jumps across this many pixels (a blurred edge).
-EDGE_BASELINE_PX = 2
 #: Depth and colour images are registered to within this many pixels: a surface reaches beyond the box
 #: only where it runs further out than this, and the certain core keeps this far from the layer's edges.
 REGISTRATION_PX = 3
@@ -79,11 +77,15 @@ MAX_EXIT_SHARE = 0.25
 #: Surfaces whose median depth lies beyond the layer's depth range (5th-95th percentile) by this gap (m, plus
 #: DEPTH_EDGE_RATIO of the range) are in front of or behind the object.
 LAYER_GAP_M = 0.05
+#: Only surfaces holding at least this share of the layer's pixels in the box make its certain core: the
+#: small ones joined to it by 3D proximity alone (a patch of wall just behind a chair's back) may be wrong.
+CORE_SURFACE_SHARE = 0.2
 #: Where the layer runs on beyond the box, its pixels within this fraction of the box's shorter side of
 #: that exit may be a touching neighbour at the same depth: colour decides there.
 EXIT_BAND = 0.25
-#: A mask keeping less than this share of the box means colour found nothing to set apart either (a
-#: transparent bottle among its like): the box, less what depth excludes, is then the best answer.
+#: Where depth has not isolated the object, a mask keeping less than this share of the box means colour
+#: found nothing to set apart either (a transparent bottle among its like): the box, less what depth
+#: excludes, is then the best answer.
 MIN_KEPT_SHARE = 0.1
 #: The crop around the box extends by this fraction of the box's longer side (at least CROP_MIN_PX).
 CROP_MARGIN = 0.15
@@ -91,8 +93,9 @@ CROP_MIN_PX = 10
 GRABCUT_ITERATIONS = 4
 GRABCUT_SEED = 0
 GRABCUT_COMPONENTS = 5  # Gaussians per colour model in OpenCV's GrabCut
-#: Where depth found the object, a pixel of its layer leaves it only if GrabCut's background colour model
-#: explains the pixel's colour this much better (log density ratio) than the foreground model.
+#: Where depth found the object, colour overrules it only by this margin: a pixel of its layer leaves the
+#: object, and any other pixel joins it, only if GrabCut's colour model of the other side explains the
+#: pixel's colour this much better (log density ratio).
 COLOUR_MARGIN = 2.0
 SEED_RADIUS_PX = 3
 #: Without a box, support around a point prompt is what continues beyond this fraction of the image
@@ -215,13 +218,14 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
         cv2.setRNGSeed(GRABCUT_SEED)  # GrabCut's k-means draws from OpenCV's thread RNG: same input, same mask
         background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
         cv2.grabCut(crop, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        if depth_says:  # where depth isolated the object, colour overrules it only when it clearly disagrees
-            doubted = likely & (init == cv2.GC_PR_BGD)
-            pixels = crop[doubted].astype(np.float64)
-            init[doubted] = np.where(_gmm_log_density(background, pixels) - _gmm_log_density(foreground, pixels)
-                                     > COLOUR_MARGIN, cv2.GC_PR_BGD, cv2.GC_PR_FGD)
+        if depth_says:  # where depth isolated the object, colour overrules it only where it clearly disagrees
+            undecided = np.isin(init, (cv2.GC_PR_FGD, cv2.GC_PR_BGD))
+            pixels = crop[undecided].astype(np.float64)
+            leaning = _gmm_log_density(foreground, pixels) - _gmm_log_density(background, pixels)
+            keep = np.where(likely[undecided], leaning >= -COLOUR_MARGIN, leaning > COLOUR_MARGIN)
+            init[undecided] = np.where(keep, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     object_mask = _anchored(np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)) & inside, init == cv2.GC_FGD)
-    if np.count_nonzero(object_mask) < MIN_KEPT_SHARE * np.count_nonzero(inside):
+    if not depth_says and np.count_nonzero(object_mask) < MIN_KEPT_SHARE * np.count_nonzero(inside):
         object_mask = inside & ~excluded  # neither depth nor colour singles the object out: the prompt's box stands
     mask = np.zeros((height, width), dtype=bool)
     mask[cy1:cy2, cx1:cx2] = object_mask
@@ -333,24 +337,6 @@ def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.n
     return chosen, score
 
 
-def _wide_depth_edges(depth: np.ndarray) -> np.ndarray:
-    """Depth edges (camera.depth_edges) also across EDGE_BASELINE_PX pixels: a real sensor blurs a jump
-    over a pixel or two, which a comparison of neighbours alone misses."""
-    edges = depth_edges(depth)
-    step = EDGE_BASELINE_PX
-    with np.errstate(invalid="ignore"):
-        for axis in (0, 1):
-            near = depth.take(np.arange(depth.shape[axis] - step), axis=axis)
-            far = depth.take(np.arange(step, depth.shape[axis]), axis=axis)
-            if axis == 0:
-                edges[:-step] |= near - far > DEPTH_EDGE_RATIO * far
-                edges[step:] |= far - near > DEPTH_EDGE_RATIO * near
-            else:
-                edges[:, :-step] |= near - far > DEPTH_EDGE_RATIO * far
-                edges[:, step:] |= far - near > DEPTH_EDGE_RATIO * near
-    return edges
-
-
 def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.ndarray, fg: np.ndarray,
               gravity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The crop cut into surfaces at depth edges and at support: (labels, 0 = none; support; fringe).
@@ -358,13 +344,16 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     Support is up-facing and lies below every foreground seed: the up-facing regions connected, anywhere
     in the frame, to at least NORMAL_WINDOW_PX**2 up-facing pixels well beyond ``inside`` (the floor, a
     table top), and the regions the objects on it cut off from those: level with the support pixels
-    nearest to them or, where they run out of the image, not above them. Fringe: the other surface
-    pixels up to NORMAL_WINDOW_PX from support (where the normals blur) and level with it: the support's
-    edges and the foot of what stands on it, which would otherwise join everything on a table into one surface.
-    Level: within FRINGE_TOLERANCE_M plus three standard deviations of the support's height noise.
+    nearest to them or, where they run out of the image, not above them. Around it, up to
+    NORMAL_WINDOW_PX away (where the normals blur), surface pixels within FRINGE_TOLERANCE_M of the
+    nearest support pixel's height are support too, and those within the sensor's noise beyond that
+    (three standard deviations of the support's height noise) are its fringe: there the support's edges
+    and the foot of what stands on it cannot be told apart by depth. Cutting both away keeps everything
+    on a table from joining into one surface. A remaining surface mostly level with its support (a patch
+    of floor seen between chair legs) is support as well.
     """
     cx1, cy1, cx2, cy2 = crop
-    surface_all = np.isfinite(view.depth) & ~_wide_depth_edges(view.depth)
+    surface_all = np.isfinite(view.depth) & ~depth_edges(view.depth)
     flat_all = surface_all & up_facing(view.points.astype(np.float64), view.T_world_camera[:3, 3], gravity)
     _, flats_all = cv2.connectedComponents(flat_all.astype(np.uint8), connectivity=4)
     near_box = np.zeros(view.depth.shape, dtype=bool)
@@ -390,7 +379,8 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
                                                         labelType=cv2.DIST_LABEL_PIXEL)
     with np.errstate(invalid="ignore"):
         rise = heights - heights[support][nearest - 1]
-        level = np.abs(rise) <= FRINGE_TOLERANCE_M + _height_noise(heights, support)
+        tolerance = FRINGE_TOLERANCE_M + _height_noise(heights, support)
+        level = np.abs(rise) <= tolerance
     at_image_border = np.zeros(flats.shape, dtype=bool)
     at_image_border[:, 0], at_image_border[0, :] = cx1 == 0, cy1 == 0
     at_image_border[:, -1], at_image_border[-1, :] = cx2 == view.depth.shape[1], cy2 == view.depth.shape[0]
@@ -402,7 +392,17 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     near = surface & (distance <= NORMAL_WINDOW_PX) & level
     _, nears = cv2.connectedComponents((near | support).astype(np.uint8), connectivity=4)
     fringe = np.isin(nears, np.unique(nears[support])) & near & ~support
+    with np.errstate(invalid="ignore"):
+        flush = fringe & (np.abs(rise) <= FRINGE_TOLERANCE_M)  # level with the support beyond doubt
+    support, fringe = support | flush, fringe & ~flush
     _, labels = cv2.connectedComponents((surface & ~support & ~fringe).astype(np.uint8), connectivity=4)
+    with np.errstate(invalid="ignore"):
+        lying = np.abs(rise) <= tolerance
+    for label in np.unique(labels[lying])[1:]:  # a patch of floor between chair legs, whatever its normals
+        patch = labels == label
+        if np.count_nonzero(lying & patch) > np.count_nonzero(patch) / 2:
+            support |= patch
+            labels[patch] = 0
     return labels, support, fringe
 
 
@@ -455,31 +455,42 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
     gap = LAYER_GAP_M + DEPTH_EDGE_RATIO * float(np.median(depth[layer & inside]))
     apart = {label for label in others - small
              if not near - gap <= np.median(depth[labels == label]) <= far + gap}
-    return DepthPrior(core=_core(layer, inside), likely=layer & inside,
-                      unlikely=np.isin(labels, sorted(others - apart)) | fringe,
+    in_layer = np.bincount(labels[layer & inside], minlength=labels.max() + 1)
+    main = np.isin(labels, np.flatnonzero(in_layer >= CORE_SURFACE_SHARE * in_layer.sum()))
+    return DepthPrior(core=_core(main, inside), likely=layer & inside,
+                      unlikely=np.isin(labels, sorted(others - apart)) | fringe | (labels == 0),
                       excluded=excluded | support | np.isin(labels, sorted(apart)))
 
 
 def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], inside: np.ndarray,
            ring: np.ndarray) -> set[int]:
     """The 3D groups of the object's depth layer: those that best fill the box while leaving the ring around
-    it free (_groups_filling_box); empty when their score stays under MIN_LAYER_SCORE or their pixels under
-    MIN_LAYER_COVER of the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
+    it free (_groups_filling_box), looked for first among the groups that cover at most MAX_EXIT_SHARE of the
+    ring (so an occluder that runs on past the box does not win over the object behind it) and then among all;
+    empty when the score stays under MIN_LAYER_SCORE or the pixels under MIN_LAYER_COVER of the box. Groups
+    under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
-    wanted, score = _groups_filling_box(labels, sizable, inside, ring)
-    if score >= MIN_LAYER_SCORE and sum(size[g] for g in wanted) >= MIN_LAYER_COVER * box_px:
-        return wanted
+    enclosed = {label: g for label, g in sizable.items()
+                if _layer_score(labels, groups, {g}, inside, ring)[1] <= MAX_EXIT_SHARE}
+    for pool in (enclosed, sizable):
+        wanted, score = _groups_filling_box(labels, pool, inside, ring)
+        if score >= MIN_LAYER_SCORE and sum(size[g] for g in wanted) >= MIN_LAYER_COVER * box_px:
+            return wanted
     return set()
 
 
 def _core(layer: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """The layer's certain interior: REGISTRATION_PX in from its edges, and away from where it runs on
-    beyond the box (within EXIT_BAND of the box's shorter side), where a touching neighbour may begin."""
+    """The layer's certain interior: REGISTRATION_PX in from its edges (in a part thinner than that, its
+    middle), and away from where it runs on beyond the box (within EXIT_BAND of the box's shorter side),
+    where a touching neighbour may begin."""
+    depth_in = cv2.distanceTransform(np.pad(layer, 1, mode="edge").astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    count, parts = cv2.connectedComponents(layer.astype(np.uint8), connectivity=8)
+    widest = np.zeros(count)
+    np.maximum.at(widest, parts.ravel(), depth_in.ravel())
+    interior = layer & inside & (depth_in > np.minimum(REGISTRATION_PX, widest[parts] / 2))
     kernel = np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8)
-    interior = cv2.erode(layer.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE).astype(bool) & inside
-    beyond = ~cv2.dilate(inside.astype(np.uint8), kernel).astype(bool)
-    exits = layer & beyond
+    exits = layer & ~cv2.dilate(inside.astype(np.uint8), kernel).astype(bool)
     if not exits.any():
         return interior
     rows, cols = np.nonzero(inside)
