@@ -67,8 +67,8 @@ MIN_FIT_GAIN = 0.02
 #: A depth layer is the object's when its score (how well it fills the box times the share of the RING_PX
 #: wide ring around the box it leaves free) reaches MIN_LAYER_SCORE and its pixels cover MIN_LAYER_COVER of
 #: the box; otherwise depth has not found the object and colour decides alone. 3D groups under
-#: MIN_GROUP_SHARE of the box take no part in that choice. A layer covering more than MAX_EXIT_SHARE of the
-#: ring is joined to its surroundings: only a likely start for colour.
+#: MIN_GROUP_SHARE of the box take no part in that choice. A layer covering more than MAX_EXIT_SHARE of a
+#: side of the ring is joined to its surroundings: only a likely start for colour.
 MIN_LAYER_SCORE = 0.3
 MIN_LAYER_COVER = 0.15
 MIN_GROUP_SHARE = 0.02
@@ -302,24 +302,31 @@ def _object_groups(labels: np.ndarray, candidates: np.ndarray, points: np.ndarra
 
 
 def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], inside: np.ndarray,
-                 ring: np.ndarray) -> tuple[float, float]:
-    """(score, exit share) of taking the ``chosen`` groups' surfaces as the object. The exit share is the part of
-    the ``ring`` just beyond the box that they cover (an object in a tight box barely reaches beyond it; a wall
-    behind it surrounds it); the score is how well their in-box extent fills the box (intersection over union)
-    times the share of the ring they leave free."""
+                 sides: np.ndarray) -> tuple[float, float]:
+    """(score, exit share) of taking the ``chosen`` groups' surfaces as the object: how well their in-box extent
+    fills the box (intersection over union) times the share of the ring around the box they leave free
+    (1 - _exit_share)."""
     surfaces = np.isin(labels, [label for label, g in groups.items() if g in chosen])
     rows, cols = np.nonzero(inside & surfaces)
     if rows.size == 0:
         return 0.0, 0.0
     extent = np.zeros(inside.shape, dtype=bool)
     extent[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
-    fit = np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside)
-    exits = np.count_nonzero(surfaces & ring) / max(1, np.count_nonzero(ring))
-    return fit * (1.0 - exits), exits
+    exits = _exit_share(surfaces, sides)
+    return np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside) * (1.0 - exits), exits
+
+
+def _exit_share(mask: np.ndarray, sides: np.ndarray) -> float:
+    """The largest share of one side of the ring around the box (``sides``: (4, H, W), left, top, right,
+    bottom) that ``mask`` covers: an object in a tight box barely reaches past any side, while a wall behind
+    it, or an occluder or a table in front of it, runs along a side."""
+    lengths = sides.sum(axis=(1, 2))
+    covered = (sides & mask).sum(axis=(1, 2))
+    return float(np.max(covered / np.maximum(lengths, 1)))
 
 
 def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.ndarray,
-                        ring: np.ndarray) -> tuple[set[int], float]:
+                        sides: np.ndarray) -> tuple[set[int], float]:
     """The 3D groups that make up the boxed object and their score (_layer_score): starting from the best
     group, add groups while that raises the score (an object seen in parts, e.g. a sofa whose arm hides
     where it joins the seat); a group lying within the others' extent (another object) adds nothing."""
@@ -327,8 +334,8 @@ def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.n
     chosen: set[int] = set()
     score = 0.0
     while remaining:
-        best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, ring)[0])
-        gain = _layer_score(labels, groups, chosen | {best}, inside, ring)[0] - score
+        best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, sides)[0])
+        gain = _layer_score(labels, groups, chosen | {best}, inside, sides)[0] - score
         if chosen and gain < MIN_FIT_GAIN:
             break
         chosen.add(best)
@@ -433,11 +440,9 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
                             view.points[cy1:cy2, cx1:cx2], depth, float(view.K[0, 0]))
     in_box = np.bincount(labels[inside], minlength=labels.max() + 1)
     size = {g: sum(in_box[label] for label, of in groups.items() if of == g) for g in set(groups.values())}
-    kernel = np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8)
-    near_box = cv2.dilate(inside.astype(np.uint8), kernel)
-    ring = cv2.dilate(near_box, np.ones((2 * RING_PX + 1,) * 2, np.uint8)).astype(bool) & ~near_box.astype(bool)
+    sides = _ring_sides(inside)
     wanted = ({groups[label] for label in kept if label in groups} if kept
-              else _layer(labels, groups, size, inside, ring))
+              else _layer(labels, groups, size, inside, sides))
     excluded = np.isin(labels, sorted(refused))
     nothing = np.zeros(inside.shape, dtype=bool)
     if not wanted and not kept:  # depth has not found the object: colour decides
@@ -447,7 +452,7 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
     minor = MINOR_SHARE * sum(size[g] for g in wanted)
     small = {label for label in others if size[groups[label]] < minor}
     excluded |= np.isin(labels, sorted(small))
-    if np.count_nonzero(layer & ring) > MAX_EXIT_SHARE * np.count_nonzero(ring):
+    if _exit_share(layer, sides) > MAX_EXIT_SHARE:
         # the layer surrounds the box: it is likely the object, joined to its surroundings, but only colour can cut it out
         return DepthPrior(core=nothing, likely=layer & inside,
                           unlikely=(support | fringe | np.isin(labels, sorted(others))) & inside, excluded=excluded)
@@ -463,21 +468,32 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
 
 
 def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], inside: np.ndarray,
-           ring: np.ndarray) -> set[int]:
+           sides: np.ndarray) -> set[int]:
     """The 3D groups of the object's depth layer: those that best fill the box while leaving the ring around
-    it free (_groups_filling_box), looked for first among the groups that cover at most MAX_EXIT_SHARE of the
-    ring (so an occluder that runs on past the box does not win over the object behind it) and then among all;
-    empty when the score stays under MIN_LAYER_SCORE or the pixels under MIN_LAYER_COVER of the box. Groups
-    under MIN_GROUP_SHARE of the box are not candidates."""
+    it free (_groups_filling_box), looked for first among the groups that run along no side of the ring for
+    more than MAX_EXIT_SHARE of it (so that an occluder crossing the box does not win over the object behind
+    it) and then among all; empty when the score stays under MIN_LAYER_SCORE or the pixels under
+    MIN_LAYER_COVER of the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
     enclosed = {label: g for label, g in sizable.items()
-                if _layer_score(labels, groups, {g}, inside, ring)[1] <= MAX_EXIT_SHARE}
+                if _layer_score(labels, groups, {g}, inside, sides)[1] <= MAX_EXIT_SHARE}
     for pool in (enclosed, sizable):
-        wanted, score = _groups_filling_box(labels, pool, inside, ring)
+        wanted, score = _groups_filling_box(labels, pool, inside, sides)
         if score >= MIN_LAYER_SCORE and sum(size[g] for g in wanted) >= MIN_LAYER_COVER * box_px:
             return wanted
     return set()
+
+
+def _ring_sides(inside: np.ndarray) -> np.ndarray:
+    """(4, H, W) bool: the RING_PX wide ring that starts REGISTRATION_PX beyond the box, cut into its left,
+    top, right and bottom sides (corners count for both of their sides)."""
+    near = cv2.dilate(inside.astype(np.uint8), np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8))
+    ring = cv2.dilate(near, np.ones((2 * RING_PX + 1,) * 2, np.uint8)).astype(bool) & ~near.astype(bool)
+    rows, cols = np.nonzero(inside)
+    r, c = np.mgrid[0:inside.shape[0], 0:inside.shape[1]]
+    return np.stack([ring & (c < cols.min()), ring & (r < rows.min()), ring & (c > cols.max()),
+                     ring & (r > rows.max())])
 
 
 def _core(layer: np.ndarray, inside: np.ndarray) -> np.ndarray:
