@@ -65,10 +65,10 @@ MINOR_SHARE = 0.1
 #: A further 3D group joins the boxed object when it improves the fit of the object's extent to the box by this.
 MIN_FIT_GAIN = 0.02
 #: A depth layer is the object's when its score (how well it fills the box times the share of the RING_PX
-#: wide ring around the box it leaves free) reaches MIN_LAYER_SCORE and its pixels cover MIN_LAYER_COVER of
-#: the box; otherwise depth has not found the object and colour decides alone. 3D groups under
-#: MIN_GROUP_SHARE of the box take no part in that choice. A layer covering more than MAX_EXIT_SHARE of a
-#: side of the ring is joined to its surroundings: only a likely start for colour.
+#: wide ring around the box it leaves free) reaches MIN_LAYER_SCORE, or, failing that, when it is the
+#: dominant surface in the box with MIN_LAYER_COVER of its pixels; otherwise depth has not found the object
+#: and colour decides alone. 3D groups under MIN_GROUP_SHARE of the box take no part in that choice. A layer
+#: covering more than MAX_EXIT_SHARE of a side of the ring is joined to its surroundings: only a likely start.
 MIN_LAYER_SCORE = 0.3
 MIN_LAYER_COVER = 0.15
 MIN_GROUP_SHARE = 0.02
@@ -469,20 +469,21 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
 
 def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], inside: np.ndarray,
            sides: np.ndarray) -> set[int]:
-    """The 3D groups of the object's depth layer: those that best fill the box while leaving the ring around
-    it free (_groups_filling_box), looked for first among the groups that run along no side of the ring for
-    more than MAX_EXIT_SHARE of it (so that an occluder crossing the box does not win over the object behind
-    it) and then among all; empty when the score stays under MIN_LAYER_SCORE or the pixels under
-    MIN_LAYER_COVER of the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
+    """The 3D groups of the object's depth layer. First those that best fill the box while leaving the ring
+    around it free (_groups_filling_box), among the groups that run along no side of the ring for more
+    than MAX_EXIT_SHARE of it, so that an occluder crossing the box does not win over the object behind it;
+    they count when their score reaches MIN_LAYER_SCORE. Else the dominant surface in the box, if it holds
+    MIN_LAYER_COVER of the box's pixels: joined to what surrounds it (a dark ottoman against the dark sofa
+    behind it), it is cut to the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
     enclosed = {label: g for label, g in sizable.items()
                 if _layer_score(labels, groups, {g}, inside, sides)[1] <= MAX_EXIT_SHARE}
-    for pool in (enclosed, sizable):
-        wanted, score = _groups_filling_box(labels, pool, inside, sides)
-        if score >= MIN_LAYER_SCORE and sum(size[g] for g in wanted) >= MIN_LAYER_COVER * box_px:
-            return wanted
-    return set()
+    wanted, score = _groups_filling_box(labels, enclosed, inside, sides)
+    if score >= MIN_LAYER_SCORE:
+        return wanted
+    dominant = max(set(sizable.values()), key=lambda g: size[g], default=None)
+    return {dominant} if dominant is not None and size[dominant] >= MIN_LAYER_COVER * box_px else set()
 
 
 def _ring_sides(inside: np.ndarray) -> np.ndarray:
