@@ -106,8 +106,9 @@ POINT_WINDOW = 0.5
 @dataclass
 class DepthPrior:
     """What depth says about each crop pixel, as GrabCut's starting labels: certainly the object (``core``),
-    probably (``likely``), probably not (``unlikely``), certainly not (``excluded``); pixels in none stay as
-    the box prompt puts them."""
+    probably (``likely``), probably not (``unlikely``), certainly not (``excluded``); pixels in none (such as
+    a surface at the object's depth touching it: a part of it, or a neighbour) stay as the box prompt puts
+    them, and colour alone decides them."""
 
     core: np.ndarray
     likely: np.ndarray
@@ -194,15 +195,14 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
 
     init = np.where(inside, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
     core = np.zeros(inside.shape, dtype=bool)
-    likely = np.zeros(inside.shape, dtype=bool)
-    excluded = np.zeros(inside.shape, dtype=bool)
+    likely = unlikely = excluded = np.zeros(inside.shape, dtype=bool)
     if view is not None:
         prior = depth_prior(view, (cx1, cy1, cx2, cy2), inside, fg - offset, bg - offset, gravity)
         init[inside & prior.likely] = cv2.GC_PR_FGD
         init[inside & prior.unlikely] = cv2.GC_PR_BGD
         init[inside & prior.excluded] = cv2.GC_BGD
         excluded = prior.excluded
-        likely = inside & prior.likely
+        likely, unlikely = inside & prior.likely, inside & prior.unlikely
         core = inside & prior.core
         init[core] = cv2.GC_FGD
     if len(bg) and len(fg):
@@ -219,7 +219,7 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
         background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
         cv2.grabCut(crop, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
         if depth_says:  # where depth isolated the object, colour overrules it only where it clearly disagrees
-            undecided = np.isin(init, (cv2.GC_PR_FGD, cv2.GC_PR_BGD))
+            undecided = np.isin(init, (cv2.GC_PR_FGD, cv2.GC_PR_BGD)) & (likely | unlikely)
             pixels = crop[undecided].astype(np.float64)
             leaning = _gmm_log_density(foreground, pixels) - _gmm_log_density(background, pixels)
             keep = np.where(likely[undecided], leaning >= -COLOUR_MARGIN, leaning > COLOUR_MARGIN)
@@ -460,10 +460,12 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
     gap = LAYER_GAP_M + DEPTH_EDGE_RATIO * float(np.median(depth[layer & inside]))
     apart = {label for label in others - small
              if not near - gap <= np.median(depth[labels == label]) <= far + gap}
+    grown = cv2.dilate(layer.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = set(np.unique(labels[grown & ~layer]).tolist()) & (others - small - apart)
     in_layer = np.bincount(labels[layer & inside], minlength=labels.max() + 1)
     main = np.isin(labels, np.flatnonzero(in_layer >= CORE_SURFACE_SHARE * in_layer.sum()))
     return DepthPrior(core=_core(main, inside), likely=layer & inside,
-                      unlikely=np.isin(labels, sorted(others - apart)) | fringe | (labels == 0),
+                      unlikely=np.isin(labels, sorted(others - apart - touching)) | fringe | (labels == 0),
                       excluded=excluded | support | np.isin(labels, sorted(apart)))
 
 
