@@ -45,7 +45,8 @@ from .reconstruction import Reconstruction, ViewGeometry
 SUPPORT_MAX_TILT_DEG = 25.0
 NORMAL_WINDOW_PX = 9
 NORMAL_STEP_PX = 4
-#: ... and the unsmoothed points of neighbouring rows do not climb more steeply than this (a thin upright part).
+#: ... and the unsmoothed points two rows apart do not climb more steeply than this (a thin upright part,
+#: such as a chair leg, whose averaged normal is the floor's).
 MAX_STEP_SLOPE_DEG = 60.0
 #: A support surface lies below every foreground seed by at least this much (m): what a seed is on is the object.
 SUPPORT_TOLERANCE_M = 0.03
@@ -351,7 +352,7 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     Support is up-facing and lies below every foreground seed: the up-facing regions connected, anywhere
     in the frame, to at least NORMAL_WINDOW_PX**2 up-facing pixels well beyond ``inside`` (the floor, a
     table top), and the regions the objects on it cut off from those: level with the support pixels
-    nearest to them or, where they run out of the image, not above them. Around it, up to
+    nearest to them or, where they run out of the image, not above the lowest support. Around it, up to
     NORMAL_WINDOW_PX away (where the normals blur), surface pixels within FRINGE_TOLERANCE_M of the
     nearest support pixel's height are support too, and those within the sensor's noise beyond that
     (three standard deviations of the support's height noise) are its fringe: there the support's edges
@@ -391,10 +392,11 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     at_image_border = np.zeros(flats.shape, dtype=bool)
     at_image_border[:, 0], at_image_border[0, :] = cx1 == 0, cy1 == 0
     at_image_border[:, -1], at_image_border[-1, :] = cx2 == view.depth.shape[1], cy2 == view.depth.shape[0]
+    lowest = np.percentile(heights[support], 5)  # nothing stands below the lowest support in view
     for f in regions:
         region = flats == f
-        if not support[region].any() and (np.median(level[region]) or (np.median(rise[region]) < 0
-                                                                        and (region & at_image_border).any())):
+        if not support[region].any() and (np.median(level[region]) or (
+                np.median(heights[region]) <= lowest + tolerance and (region & at_image_border).any())):
             support |= region
     near = surface & (distance <= NORMAL_WINDOW_PX) & level
     _, nears = cv2.connectedComponents((near | support).astype(np.uint8), connectivity=4)
