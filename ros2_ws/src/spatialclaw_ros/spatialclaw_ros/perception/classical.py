@@ -1,21 +1,25 @@
 """The weight-free ``classical`` segmenter: depth picks the object's surfaces, OpenCV GrabCut refines them by colour.
 
 Box prompt (taken to be tight around the object). Where the frame has a metric reconstruction,
-depth speaks first. The crop around the box is cut into surfaces at depth discontinuities;
-up-facing surfaces that reach beyond the box (the floor, a table top) are support and are cut
-away, which frees what stands on them. The remaining surfaces are grouped into 3D objects
-(Euclidean clustering), and the groups whose extent best fills the box are the object's depth
-layer: first among the groups that stay within the crop and, only if none fills the box, among
-those that leave it. So the dominant in-box surface is never discarded for leaving the crop (a
-dark ottoman joined in depth to the dark sofa behind it); it is cut to the box instead.
+depth speaks first. The crop around the box is cut into surfaces at depth discontinuities.
+Support (the floor, a table top: up-facing surfaces that reach beyond the box, the patches of them
+that objects cut off, and a band around them within the sensor's measured noise) is cut away, which
+frees what stands on it. The remaining surfaces are grouped into 3D objects (Euclidean clustering),
+and the object's depth layer is the set of groups whose extent best fills the box while leaving the
+ring around the box free, among the groups that run along no side of that ring (an occluder or a
+wall crosses a side; the object in a tight box does not). If no such layer fills the box, the
+dominant surface in the box is taken as the likely object, cut to the box: the dominant in-box
+surface is never discarded for leaving the crop (a dark ottoman joined in depth to the dark sofa
+behind it).
 
-Colour then refines that layer with GrabCut. Where depth isolates the object (a layer within the
-crop that fills the box), the layer's interior is certain foreground, and support and surfaces
-clearly in front of or behind it are certain background: colour only settles the few pixels
-along the edges, where depth and colour images disagree, and the parts of the layer that run on
-beyond the box (a touching neighbour at the same depth). Where depth does not isolate it (a
-magazine or keyboard flat on the table, a layer that leaves the crop, a transparent bottle that
-shows the wall's depth), the layer is only a likely start and colour decides.
+Colour then refines the layer with GrabCut. Where depth isolates the object, the layer's interior
+is certain foreground (not its edges, where depth and colour images may disagree by a few pixels,
+nor where it runs on beyond the box, where a touching neighbour may begin), support and surfaces
+clearly in front of or behind it are certain background, and colour overrules depth elsewhere only
+where GrabCut's colour models clearly disagree with it. Where depth does not isolate the object (a
+magazine or keyboard flat on the table, a layer joined to its surroundings), the layer is only a
+likely start and colour decides; if colour then keeps next to nothing (a transparent bottle that
+shows the wall's depth, among bottles like it), the box is the answer.
 
 Point prompts: the same with the points as seeds (foreground points choose their surfaces'
 groups; background points reject theirs and start GrabCut with the pixels nearer to them than to
@@ -45,8 +49,8 @@ from .reconstruction import Reconstruction, ViewGeometry
 SUPPORT_MAX_TILT_DEG = 25.0
 NORMAL_WINDOW_PX = 9
 NORMAL_STEP_PX = 4
-#: ... and the unsmoothed points two rows apart do not climb more steeply than this (a thin upright part,
-#: such as a chair leg, whose averaged normal is the floor's).
+#: ... and the unsmoothed points NORMAL_STEP_PX rows apart do not climb more steeply than this (a thin
+#: upright part, such as a chair leg, whose averaged normal is the floor's).
 MAX_STEP_SLOPE_DEG = 60.0
 #: A support surface lies below every foreground seed by at least this much (m): what a seed is on is the object.
 SUPPORT_TOLERANCE_M = 0.03
@@ -63,7 +67,7 @@ CLUSTER_NOISE = 0.02
 CLUSTER_SAMPLES = 4000
 #: A 3D group besides the object's with fewer pixels than this share of the object's is certainly not the object.
 MINOR_SHARE = 0.1
-#: A further 3D group joins the boxed object when it improves the fit of the object's extent to the box by this.
+#: A further 3D group joins the boxed object when it raises the layer's score (below) by this.
 MIN_FIT_GAIN = 0.02
 #: A depth layer is the object's when its score (how well it fills the box times the share of the RING_PX
 #: wide ring around the box it leaves free) reaches MIN_LAYER_SCORE, or, failing that, when it is the
@@ -117,6 +121,22 @@ class DepthPrior:
     excluded: np.ndarray
 
 
+def _grown(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` dilated by ``radius`` pixels (a square of side 2 * radius + 1)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8)).astype(bool)
+
+
+def _window_mean(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean of the ``valid`` ``values`` (H, W) or (H, W, C) over each pixel's NORMAL_WINDOW_PX window,
+    how many valid ones there were)."""
+    window = (NORMAL_WINDOW_PX, NORMAL_WINDOW_PX)
+    channels = (1,) * (values.ndim - valid.ndim)  # broadcasts the (H, W) weights over vector values
+    count = cv2.boxFilter(valid.astype(np.float32), -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    filled = np.where(valid.reshape(valid.shape + channels), values, 0.0).astype(np.float32)
+    total = cv2.boxFilter(filled, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return total / np.maximum(count, 1.0).reshape(count.shape + channels), count
+
+
 def _disk(mask: np.ndarray, points: np.ndarray, value: int) -> None:
     for x, y in np.round(points).astype(int):
         cv2.circle(mask, (int(x), int(y)), SEED_RADIUS_PX, int(value), thickness=-1)
@@ -127,11 +147,7 @@ def up_facing(points: np.ndarray, camera_centre: np.ndarray, gravity: np.ndarray
     SUPPORT_MAX_TILT_DEG of ``-gravity``, turned towards ``camera_centre``); the normal of a pixel needs
     depth on at least half of each NORMAL_WINDOW_PX window it is differenced across."""
     valid = np.isfinite(points[..., 0])
-    window = (NORMAL_WINDOW_PX, NORMAL_WINDOW_PX)
-    count = cv2.boxFilter(valid.astype(np.float32), -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    total = cv2.boxFilter(np.where(valid[..., None], points, 0.0).astype(np.float32), -1, window, normalize=False,
-                          borderType=cv2.BORDER_CONSTANT)
-    smooth = total / np.maximum(count, 1.0)[..., None]
+    smooth, count = _window_mean(points, valid)
     sampled = count >= NORMAL_WINDOW_PX * NORMAL_WINDOW_PX / 2
     height, width = valid.shape
     rows, cols = np.arange(height), np.arange(width)
@@ -142,9 +158,9 @@ def up_facing(points: np.ndarray, camera_centre: np.ndarray, gravity: np.ndarray
     normal = np.cross(along_u, along_v)
     normal *= np.sign(np.sum(normal * (camera_centre - smooth), axis=-1, keepdims=True))
     length = np.linalg.norm(normal, axis=-1)
-    # the averaging window is wider than a chair leg: the unsmoothed points between neighbouring rows must
-    # not climb steeply either
-    above, below = np.maximum(rows - 2, 0), np.minimum(rows + 2, height - 1)
+    # the averaging window is wider than a chair leg: the unsmoothed points must not climb steeply either
+    half = NORMAL_STEP_PX // 2
+    above, below = np.maximum(rows - half, 0), np.minimum(rows + half, height - 1)
     rise = (points[below] - points[above]) @ -gravity
     run = np.linalg.norm(np.cross(points[below] - points[above], gravity), axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -195,42 +211,50 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
     inside[y1 - cy1:y2 - cy1, x1 - cx1:x2 - cx1] = True
 
     init = np.where(inside, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
-    core = np.zeros(inside.shape, dtype=bool)
-    likely = unlikely = excluded = np.zeros(inside.shape, dtype=bool)
+    nothing = np.zeros(inside.shape, dtype=bool)
+    prior = DepthPrior(core=nothing, likely=nothing, unlikely=nothing, excluded=nothing)
     if view is not None:
         prior = depth_prior(view, (cx1, cy1, cx2, cy2), inside, fg - offset, bg - offset, gravity)
         init[inside & prior.likely] = cv2.GC_PR_FGD
         init[inside & prior.unlikely] = cv2.GC_PR_BGD
         init[inside & prior.excluded] = cv2.GC_BGD
-        excluded = prior.excluded
-        likely, unlikely = inside & prior.likely, inside & prior.unlikely
-        core = inside & prior.core
-        init[core] = cv2.GC_FGD
+    core = inside & prior.core
     if len(bg) and len(fg):
         claimed = inside & _nearer_to_background(inside.shape, fg - offset, bg - offset)
         init[claimed] = cv2.GC_PR_BGD
         core &= ~claimed
+    init[core] = cv2.GC_FGD
     _disk(init, bg - offset, cv2.GC_BGD)
     _disk(init, fg - offset, cv2.GC_FGD)
 
-    is_bg = np.isin(init, (cv2.GC_BGD, cv2.GC_PR_BGD))
-    depth_says = core.any() and likely.any()
-    if is_bg.any() and (~is_bg).any():
-        cv2.setRNGSeed(GRABCUT_SEED)  # GrabCut's k-means draws from OpenCV's thread RNG: same input, same mask
-        background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
-        cv2.grabCut(crop, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        if depth_says:  # where depth isolated the object, colour overrules it only where it clearly disagrees
-            undecided = np.isin(init, (cv2.GC_PR_FGD, cv2.GC_PR_BGD)) & (likely | unlikely)
-            pixels = crop[undecided].astype(np.float64)
-            leaning = _gmm_log_density(foreground, pixels) - _gmm_log_density(background, pixels)
-            keep = np.where(likely[undecided], leaning >= -COLOUR_MARGIN, leaning > COLOUR_MARGIN)
-            init[undecided] = np.where(keep, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    depth_found = core.any()
+    _refine_by_colour(crop, init, (inside & prior.likely, inside & prior.unlikely) if depth_found else None)
     object_mask = _anchored(np.isin(init, (cv2.GC_FGD, cv2.GC_PR_FGD)) & inside, init == cv2.GC_FGD)
-    if not depth_says and np.count_nonzero(object_mask) < MIN_KEPT_SHARE * np.count_nonzero(inside):
-        object_mask = inside & ~excluded  # neither depth nor colour singles the object out: the prompt's box stands
+    if not depth_found and np.count_nonzero(object_mask) < MIN_KEPT_SHARE * np.count_nonzero(inside):
+        object_mask = inside & ~prior.excluded  # neither depth nor colour singles the object out: the box stands
     mask = np.zeros((height, width), dtype=bool)
     mask[cy1:cy2, cx1:cx2] = object_mask
     return mask
+
+
+def _refine_by_colour(crop: np.ndarray, init: np.ndarray, depth_side: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """Run GrabCut on ``init`` (its labels, updated in place). With ``depth_side`` (the pixels depth calls
+    likely and unlikely the object, where it isolated the object), GrabCut's colour models overrule depth
+    there only where they explain a pixel's colour COLOUR_MARGIN better (log density) on the other side."""
+    is_bg = np.isin(init, (cv2.GC_BGD, cv2.GC_PR_BGD))
+    if not is_bg.any() or is_bg.all():
+        return
+    cv2.setRNGSeed(GRABCUT_SEED)  # GrabCut's k-means draws from OpenCV's thread RNG: same input, same mask
+    background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(crop, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    if depth_side is None:
+        return
+    likely, unlikely = depth_side
+    undecided = np.isin(init, (cv2.GC_PR_FGD, cv2.GC_PR_BGD)) & (likely | unlikely)
+    pixels = crop[undecided].astype(np.float64)
+    leaning = _gmm_log_density(foreground, pixels) - _gmm_log_density(background, pixels)
+    keep = np.where(likely[undecided], leaning >= -COLOUR_MARGIN, leaning > COLOUR_MARGIN)
+    init[undecided] = np.where(keep, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
 
 
 def _gmm_log_density(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -257,9 +281,7 @@ def _anchored(mask: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     if count <= 2:
         return mask
     held = np.unique(parts[anchors & mask])
-    if not held.size:
-        held = [np.bincount(parts[mask]).argmax()]
-    return np.isin(parts, held[held > 0] if isinstance(held, np.ndarray) else held)
+    return np.isin(parts, held if held.size else [np.bincount(parts[mask]).argmax()])
 
 
 def _nearer_to_background(shape: tuple[int, int], fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -365,7 +387,7 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     flat_all = surface_all & up_facing(view.points.astype(np.float64), view.T_world_camera[:3, 3], gravity)
     _, flats_all = cv2.connectedComponents(flat_all.astype(np.uint8), connectivity=4)
     near_box = np.zeros(view.depth.shape, dtype=bool)
-    near_box[cy1:cy2, cx1:cx2] = cv2.dilate(inside.astype(np.uint8), np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8))
+    near_box[cy1:cy2, cx1:cx2] = _grown(inside, REGISTRATION_PX)
     reach = np.bincount(flats_all[flat_all & ~near_box], minlength=flats_all.max() + 1)
     flats = flats_all[cy1:cy2, cx1:cx2]
     surface = surface_all[cy1:cy2, cx1:cx2]
@@ -418,11 +440,8 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
 def _height_noise(heights: np.ndarray, support: np.ndarray) -> float:
     """Three standard deviations (m) of the support's height noise, from the median absolute deviation of its
     pixels from their NORMAL_WINDOW_PX neighbourhood's mean: the sensor's noise at this range, measured."""
-    window = (NORMAL_WINDOW_PX, NORMAL_WINDOW_PX)
-    count = cv2.boxFilter(support.astype(np.float32), -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    total = cv2.boxFilter(np.where(support, heights, 0.0).astype(np.float32), -1, window, normalize=False,
-                          borderType=cv2.BORDER_CONSTANT)
-    deviation = np.abs(heights[support] - total[support] / count[support])
+    mean, _ = _window_mean(heights, support)
+    deviation = np.abs(heights[support] - mean[support])
     return 3.0 * 1.4826 * float(np.median(deviation))
 
 
@@ -454,19 +473,17 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
     minor = MINOR_SHARE * sum(size[g] for g in wanted)
     small = {label for label in others if size[groups[label]] < minor}
     excluded |= np.isin(labels, sorted(small))
-    if _exit_share(layer, sides) > MAX_EXIT_SHARE:
-        # the layer surrounds the box: it is likely the object, joined to its surroundings, but only colour can cut it out
+    if _exit_share(layer, sides) > MAX_EXIT_SHARE:  # joined to its surroundings: only colour can cut it out
         return DepthPrior(core=nothing, likely=layer & inside,
                           unlikely=(support | fringe | np.isin(labels, sorted(others))) & inside, excluded=excluded)
     near, far = np.percentile(depth[layer & inside], [5, 95])
     gap = LAYER_GAP_M + DEPTH_EDGE_RATIO * float(np.median(depth[layer & inside]))
     apart = {label for label in others - small
              if not near - gap <= np.median(depth[labels == label]) <= far + gap}
-    grown = cv2.dilate(layer.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    touching = set(np.unique(labels[grown & ~layer]).tolist()) & (others - small - apart)
+    touching = set(np.unique(labels[_grown(layer, 1) & ~layer]).tolist()) & (others - small - apart)
     in_layer = np.bincount(labels[layer & inside], minlength=labels.max() + 1)
-    main = np.isin(labels, np.flatnonzero(in_layer >= CORE_SURFACE_SHARE * in_layer.sum()))
-    return DepthPrior(core=_core(main, inside), likely=layer & inside,
+    main_surfaces = np.isin(labels, np.flatnonzero(in_layer >= CORE_SURFACE_SHARE * in_layer.sum()))
+    return DepthPrior(core=_core(main_surfaces, inside), likely=layer & inside,
                       unlikely=np.isin(labels, sorted(others - apart - touching)) | fringe | (labels == 0),
                       excluded=excluded | support | np.isin(labels, sorted(apart)))
 
@@ -493,8 +510,8 @@ def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], ins
 def _ring_sides(inside: np.ndarray) -> np.ndarray:
     """(4, H, W) bool: the RING_PX wide ring that starts REGISTRATION_PX beyond the box, cut into its left,
     top, right and bottom sides (corners count for both of their sides)."""
-    near = cv2.dilate(inside.astype(np.uint8), np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8))
-    ring = cv2.dilate(near, np.ones((2 * RING_PX + 1,) * 2, np.uint8)).astype(bool) & ~near.astype(bool)
+    near = _grown(inside, REGISTRATION_PX)
+    ring = _grown(near, RING_PX) & ~near
     rows, cols = np.nonzero(inside)
     r, c = np.mgrid[0:inside.shape[0], 0:inside.shape[1]]
     return np.stack([ring & (c < cols.min()), ring & (r < rows.min()), ring & (c > cols.max()),
@@ -510,8 +527,7 @@ def _core(layer: np.ndarray, inside: np.ndarray) -> np.ndarray:
     widest = np.zeros(count)
     np.maximum.at(widest, parts.ravel(), depth_in.ravel())
     interior = layer & inside & (depth_in > np.minimum(REGISTRATION_PX, widest[parts] / 2))
-    kernel = np.ones((2 * REGISTRATION_PX + 1,) * 2, np.uint8)
-    exits = layer & ~cv2.dilate(inside.astype(np.uint8), kernel).astype(bool)
+    exits = layer & ~_grown(inside, REGISTRATION_PX)
     if not exits.any():
         return interior
     rows, cols = np.nonzero(inside)
