@@ -267,7 +267,8 @@ def real_frames(data: Path = REAL_DATA) -> FrameSet:
     frames = []
     for index, (name, camera) in enumerate(json.loads((data / "cameras.json").read_text()).items()):
         bgr = cv2.imread(str(data / name / "rgb.png"), cv2.IMREAD_COLOR)
-        depth = cv2.imread(str(data / name / "depth.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / camera["depth_scale"]
+        raw = cv2.imread(str(data / name / "depth.png"), cv2.IMREAD_UNCHANGED)
+        depth = raw.astype(np.float32) / camera["depth_scale"]
         frames.append(Frame(index=index, rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), camera=name, K=camera["K"],
                             depth=depth, T_world_camera=camera["T_world_camera"]))
     return FrameSet(frames, world_frame="map")

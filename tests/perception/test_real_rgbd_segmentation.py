@@ -7,25 +7,16 @@ around its annotation, and each must reach the benchmark's IoU target.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ANNOTATIONS = json.loads((ROOT / "tests" / "data" / "rgbd" / "annotations.json").read_text())["objects"]
+from test_accuracy_small import bench  # noqa: F401  (the fixture that loads bench/accuracy.py)
 
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("accuracy_bench", ROOT / "bench" / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+ANNOTATIONS = json.loads((Path(__file__).resolve().parents[1] / "data" / "rgbd" / "annotations.json").read_text())
+OBJECTS = ANNOTATIONS["objects"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +26,7 @@ def results(bench):
     return {(r.object.frame, r.object.label): r for r in found}
 
 
-@pytest.mark.parametrize("entry", ANNOTATIONS, ids=[f"{e['frame']}-{e['label']}" for e in ANNOTATIONS])
+@pytest.mark.parametrize("entry", OBJECTS, ids=[f"{e['frame']}-{e['label']}" for e in OBJECTS])
 def test_box_prompt_mask_matches_the_annotation(bench, results, entry):
     result = results[(entry["frame"], entry["label"])]
     assert result.iou >= bench.REAL_IOU_TARGET, f"{entry['label']} ({', '.join(entry['tags'])}): IoU {result.iou:.3f}"

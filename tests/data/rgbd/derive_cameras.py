@@ -27,7 +27,7 @@ MAX_TILT_DEG = 35.0
 
 
 def support_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """(unit normal pointing towards the camera side, camera height above the plane) of the largest near-horizontal plane."""
+    """(unit normal towards the camera's side, camera height above it) of the largest near-horizontal plane."""
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     up_in_image = np.array([0.0, -1.0, 0.0])
     for _ in range(6):
