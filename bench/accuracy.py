@@ -11,6 +11,7 @@ through the agent's tools:
   exact mesh distance ("vs mesh"; the gap to "closest" is the sides no frame shows);
 - centroid: PerFrameMask.get_centroid_3d (median of the visible surface) per object and frame, against
   the median of the true visible surface;
+- masks: the IoU of each box prompt's mask with the true mask (for information);
 - directions: left/right and front/behind of each pair in base_link at the last frame, from the centres
   of tools.Geometry.oriented_box of the pooled points, against the answer from the true object centres,
   in clear cases only (azimuth at least 10 deg outside tools.Geometry's 10 deg dead bands);
@@ -91,6 +92,7 @@ class Condition:
     closest_exact_errors: list[float] = field(default_factory=list)  # robust=False (minimum) vs the visible surfaces
     closest_mesh_errors: list[float] = field(default_factory=list)  # tool default vs the exact mesh distance
     centroid_errors: list[float] = field(default_factory=list)
+    mask_ious: list[float] = field(default_factory=list)  # each box prompt's mask vs the true mask
     directions: Tally = field(default_factory=Tally)
     turns: Tally = field(default_factory=Tally)
     counts: Tally = field(default_factory=Tally)
@@ -115,6 +117,11 @@ class Condition:
     @property
     def centroid(self) -> tuple[float, float]:
         return self._stats(self.centroid_errors)
+
+    @property
+    def mask_iou(self) -> tuple[float, float]:
+        """(median, minimum) IoU of the box prompts' masks with the true masks."""
+        return float(np.median(self.mask_ious)), float(np.min(self.mask_ious))
 
 
 @dataclass
@@ -143,16 +150,22 @@ class AccuracyReport:
         rows = [f"{len(self.scenes)} scenes (seeds {self.scenes[0]}-{self.scenes[-1]}), box prompts from true masks; "
                 "errors in cm as median / p90",
                 f"{'condition':<10} {'pairs':>5} {'closest':>13} {'views':>6} {'centroid':>13} {'directions':>10} "
-                f"{'turns':>6} {'counts':>7} | {'closest min':>13} {'vs mesh':>13} {'s/scene':>8}"]
+                f"{'turns':>6} {'counts':>7} | {'closest min':>13} {'vs mesh':>13} {'mask IoU':>13} {'s/scene':>8}"]
         for c in (self.clean, self.noisy):
             cells = [f"{100 * m:5.1f} / {100 * p:<5.1f}" for m, p in (c.closest, c.centroid, c.closest_exact, c.closest_mesh)]
+            iou = "{:.3f} / {:.3f}".format(*c.mask_iou)
             rows.append(f"{c.name:<10} {len(c.closest_errors):>5} {cells[0]:>13} {len(c.centroid_errors):>6} {cells[1]:>13} "
                         f"{str(c.directions):>10} {str(c.turns):>6} {str(c.counts):>7} | {cells[2]:>13} {cells[3]:>13} "
-                        f"{c.seconds / len(self.scenes):>8.1f}")
+                        f"{iou:>13} {c.seconds / len(self.scenes):>8.1f}")
         rows.append(f"{'targets':<10} {'':>5} {f'<= {100 * CLOSEST_TARGET_M:.0f}':>13} {'':>6} "
                     f"{f'<= {100 * CENTROID_TARGET_M:.0f}':>13} {'all':>10} {'all':>6} {'all':>7} | (noisy: medians <= "
-                    f"{NOISE_FACTOR:g}x the targets; the last two columns are for information)")
+                    f"{NOISE_FACTOR:g}x the targets; the last columns are for information, mask IoU as median / min)")
         return "\n".join(rows)
+
+
+def mask_iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two (H, W) bool masks."""
+    return float(np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth))
 
 
 def _clear(azimuth: float, centre: float) -> bool:
@@ -188,6 +201,7 @@ def evaluate_scene(seed: int, noise: DepthNoise | None, condition: Condition, *,
             rows, cols = np.nonzero(true_mask)
             box = [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
             seg = tools.SAM3.segment_image_by_box(index, box, label=obj.label)
+            condition.mask_ious.append(mask_iou(seg.get_mask(index), true_mask))
             true_points = true_recon.points[index][true_mask]
             truly_visible.setdefault(obj.instance_id, []).append(true_points)
             true_centroid = np.median(true_points, axis=0)
@@ -257,8 +271,7 @@ class RealResult:
 
     @property
     def iou(self) -> float:
-        truth = self.object.truth
-        return float(np.count_nonzero(truth & self.mask) / np.count_nonzero(truth | self.mask))
+        return mask_iou(self.mask, self.object.truth)
 
 
 def real_frames(data: Path = REAL_DATA) -> FrameSet:
