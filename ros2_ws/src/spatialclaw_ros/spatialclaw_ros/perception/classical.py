@@ -69,8 +69,9 @@ CLUSTER_SAMPLES = 4000
 MINOR_SHARE = 0.1
 #: A further 3D group joins the boxed object when it raises the layer's score (below) by this.
 MIN_FIT_GAIN = 0.02
-#: A depth layer is the object's when its score (how well it fills the box times the share of the RING_PX
-#: wide ring around the box it leaves free) reaches MIN_LAYER_SCORE, or, failing that, when it is the
+#: A depth layer is the object's when its score (how well it fills the box, times the share of the RING_PX
+#: wide ring around the box it leaves free, times the share of its surroundings not in front of it) reaches
+#: MIN_LAYER_SCORE, or, failing that, when it is the
 #: dominant surface in the box with MIN_LAYER_COVER of its pixels; otherwise depth has not found the object
 #: and colour decides alone. 3D groups under MIN_GROUP_SHARE of the box take no part in that choice. A layer
 #: covering more than MAX_EXIT_SHARE of a side of the ring is joined to its surroundings: only a likely start.
@@ -79,6 +80,9 @@ MIN_LAYER_COVER = 0.15
 MIN_GROUP_SHARE = 0.02
 RING_PX = 2
 MAX_EXIT_SHARE = 0.25
+#: Parts of one object lie at about one depth: a group whose median depth differs from the layer's by more
+#: than this fraction is not one of its parts.
+PART_DEPTH_RATIO = 0.25
 #: Surfaces whose median depth lies beyond the layer's depth range (5th-95th percentile) by this gap (m, plus
 #: DEPTH_EDGE_RATIO of the range) are in front of or behind the object.
 LAYER_GAP_M = 0.05
@@ -325,18 +329,31 @@ def _object_groups(labels: np.ndarray, candidates: np.ndarray, points: np.ndarra
 
 
 def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], inside: np.ndarray,
-                 sides: np.ndarray) -> tuple[float, float]:
-    """(score, exit share) of taking the ``chosen`` groups' surfaces as the object: how well their in-box extent
-    fills the box (intersection over union) times the share of the ring around the box they leave free
-    (1 - _exit_share)."""
+                 sides: np.ndarray, depth: np.ndarray) -> float:
+    """The score of taking the ``chosen`` groups' surfaces as the object: how well their in-box extent fills
+    the box (intersection over union), times the share of the ring around the box they leave free
+    (1 - _exit_share), times the share of their surroundings that is not in front of them (1 - _behind_share)."""
     surfaces = np.isin(labels, [label for label, g in groups.items() if g in chosen])
     rows, cols = np.nonzero(inside & surfaces)
     if rows.size == 0:
-        return 0.0, 0.0
+        return 0.0
     extent = np.zeros(inside.shape, dtype=bool)
     extent[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
-    exits = _exit_share(surfaces, sides)
-    return np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside) * (1.0 - exits), exits
+    fit = np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside)
+    return fit * (1.0 - _exit_share(surfaces, sides)) * (1.0 - _behind_share(surfaces, depth))
+
+
+def _behind_share(surface: np.ndarray, depth: np.ndarray) -> float:
+    """The share of the pixels just around ``surface`` (with depth) that lie in front of it, nearer than its
+    nearest pixels close by by DEPTH_EDGE_RATIO: high for what shows through or around something nearer,
+    as the wall does between a table's legs."""
+    around = _grown(surface, 2) & ~surface & np.isfinite(depth)
+    if not around.any():
+        return 0.0
+    nearest = cv2.erode(np.where(surface, depth, np.inf).astype(np.float32), np.ones((5, 5), np.uint8))
+    with np.errstate(invalid="ignore"):
+        nearer = depth < (1.0 - DEPTH_EDGE_RATIO) * nearest
+    return np.count_nonzero(nearer & around) / np.count_nonzero(around)
 
 
 def _exit_share(mask: np.ndarray, sides: np.ndarray) -> float:
@@ -348,17 +365,26 @@ def _exit_share(mask: np.ndarray, sides: np.ndarray) -> float:
     return float(np.max(covered / np.maximum(lengths, 1)))
 
 
-def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.ndarray,
-                        sides: np.ndarray) -> tuple[set[int], float]:
+def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.ndarray, sides: np.ndarray,
+                        depth: np.ndarray) -> tuple[set[int], float]:
     """The 3D groups that make up the boxed object and their score (_layer_score): starting from the best
     group, add groups while that raises the score (an object seen in parts, e.g. a sofa whose arm hides
-    where it joins the seat); a group lying within the others' extent (another object) adds nothing."""
-    remaining = set(groups.values())
+    where it joins the seat); a group lying within the others' extent (another object) adds nothing, and
+    one whose median depth differs from theirs by more than PART_DEPTH_RATIO is not a part of them."""
+    members = {g: np.isin(labels, [label for label, of in groups.items() if of == g]) & inside
+               for g in set(groups.values())}
+    middle = {g: float(np.median(depth[mask])) for g, mask in members.items()}
+    remaining = set(members)
     chosen: set[int] = set()
     score = 0.0
     while remaining:
-        best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, sides)[0])
-        gain = _layer_score(labels, groups, chosen | {best}, inside, sides)[0] - score
+        if chosen:
+            at = float(np.median(depth[np.logical_or.reduce([members[g] for g in chosen])]))
+            remaining = {g for g in remaining if abs(middle[g] - at) <= PART_DEPTH_RATIO * at}
+            if not remaining:
+                break
+        best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, sides, depth))
+        gain = _layer_score(labels, groups, chosen | {best}, inside, sides, depth) - score
         if chosen and gain < MIN_FIT_GAIN:
             break
         chosen.add(best)
@@ -374,7 +400,7 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     Support is up-facing and lies below every foreground seed: the up-facing regions connected, anywhere
     in the frame, to at least NORMAL_WINDOW_PX**2 up-facing pixels well beyond ``inside`` (the floor, a
     table top), and the regions the objects on it cut off from those: level with the support pixels
-    nearest to them or, where they run out of the image, not above the lowest support. Around it, up to
+    nearest to them or, where they run out of the image, not above the floor (_floor_level). Around it, up to
     NORMAL_WINDOW_PX away (where the normals blur), surface pixels within FRINGE_TOLERANCE_M of the
     nearest support pixel's height are support too, and those within the sensor's noise beyond that
     (three standard deviations of the support's height noise) are its fringe: there the support's edges
@@ -400,6 +426,14 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     if seed_heights.size:  # an object rests on what is below it: a surface at or above a seed is the object
         regions = [f for f in regions if np.median(heights[flats == f]) < seed_heights.min() - SUPPORT_TOLERANCE_M]
     support = np.isin(flats, [f for f in regions if reach[f] >= NORMAL_WINDOW_PX ** 2])
+    at_image_border = np.zeros(flats.shape, dtype=bool)
+    at_image_border[:, 0], at_image_border[0, :] = cx1 == 0, cy1 == 0
+    at_image_border[:, -1], at_image_border[-1, :] = cx2 == view.depth.shape[1], cy2 == view.depth.shape[0]
+    floor = _floor_level(view, flats_all, reach, gravity)
+    for f in regions:  # floor that objects cut off from the rest where it runs out of the image
+        region = flats == f
+        if floor is not None and (region & at_image_border).any() and np.median(heights[region]) <= sum(floor):
+            support |= region
     fringe = np.zeros(support.shape, dtype=bool)
     if not support.any():
         _, labels = cv2.connectedComponents(surface.astype(np.uint8), connectivity=4)
@@ -411,14 +445,9 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
         rise = heights - heights[support][nearest - 1]
         tolerance = FRINGE_TOLERANCE_M + _height_noise(heights, support)
         level = np.abs(rise) <= tolerance
-    at_image_border = np.zeros(flats.shape, dtype=bool)
-    at_image_border[:, 0], at_image_border[0, :] = cx1 == 0, cy1 == 0
-    at_image_border[:, -1], at_image_border[-1, :] = cx2 == view.depth.shape[1], cy2 == view.depth.shape[0]
-    lowest = np.percentile(heights[support], 5)  # nothing stands below the lowest support in view
-    for f in regions:
+    for f in regions:  # support that objects cut off from the rest, level with it
         region = flats == f
-        if not support[region].any() and (np.median(level[region]) or (
-                np.median(heights[region]) <= lowest + tolerance and (region & at_image_border).any())):
+        if not support[region].any() and np.median(level[region]):
             support |= region
     near = surface & (distance <= NORMAL_WINDOW_PX) & level
     _, nears = cv2.connectedComponents((near | support).astype(np.uint8), connectivity=4)
@@ -435,6 +464,21 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
             support |= patch
             labels[patch] = 0
     return labels, support, fringe
+
+
+def _floor_level(view: ViewGeometry, flats: np.ndarray, reach: np.ndarray,
+                 gravity: np.ndarray) -> tuple[float, float] | None:
+    """(height, tolerance) in m of the lowest support in the frame (its up-facing regions ``flats`` that
+    reach NORMAL_WINDOW_PX**2 pixels beyond the box, ``reach``): nothing stands below the floor. The
+    tolerance is FRINGE_TOLERANCE_M plus its noise. None without support."""
+    reaching = np.flatnonzero(reach >= NORMAL_WINDOW_PX ** 2)
+    reaching = reaching[reaching > 0]
+    if not reaching.size:
+        return None
+    heights = -(view.points.astype(np.float64) @ gravity)
+    levels = [float(np.median(heights[flats == f])) for f in reaching]
+    lowest = flats == reaching[int(np.argmin(levels))]
+    return min(levels), FRINGE_TOLERANCE_M + _height_noise(heights, lowest)
 
 
 def _height_noise(heights: np.ndarray, support: np.ndarray) -> float:
@@ -463,7 +507,7 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
     size = {g: sum(in_box[label] for label, of in groups.items() if of == g) for g in set(groups.values())}
     sides = _ring_sides(inside)
     wanted = ({groups[label] for label in kept if label in groups} if kept
-              else _layer(labels, groups, size, inside, sides))
+              else _layer(labels, groups, size, inside, sides, depth))
     excluded = np.isin(labels, sorted(refused))
     nothing = np.zeros(inside.shape, dtype=bool)
     if not wanted and not kept:  # depth has not found the object: colour decides
@@ -489,18 +533,18 @@ def depth_prior(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.
 
 
 def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], inside: np.ndarray,
-           sides: np.ndarray) -> set[int]:
-    """The 3D groups of the object's depth layer. First those that best fill the box while leaving the ring
-    around it free (_groups_filling_box), among the groups that run along no side of the ring for more
-    than MAX_EXIT_SHARE of it, so that an occluder crossing the box does not win over the object behind it;
-    they count when their score reaches MIN_LAYER_SCORE. Else the dominant surface in the box, if it holds
-    MIN_LAYER_COVER of the box's pixels: joined to what surrounds it (a dark ottoman against the dark sofa
-    behind it), it is cut to the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
+           sides: np.ndarray, depth: np.ndarray) -> set[int]:
+    """The 3D groups of the object's depth layer. First those that score best (_groups_filling_box) among
+    the groups that run along no side of the ring around the box for more than MAX_EXIT_SHARE of it (an
+    occluder crossing the box is not the object behind it); they count when their score reaches
+    MIN_LAYER_SCORE. Else the dominant surface in the box, if it holds MIN_LAYER_COVER of the box's pixels:
+    joined to what surrounds it (a dark ottoman against the dark sofa behind it), it is cut to the box.
+    Groups under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
     enclosed = {label: g for label, g in sizable.items()
-                if _layer_score(labels, groups, {g}, inside, sides)[1] <= MAX_EXIT_SHARE}
-    wanted, score = _groups_filling_box(labels, enclosed, inside, sides)
+                if _exit_share(np.isin(labels, [k for k, of in groups.items() if of == g]), sides) <= MAX_EXIT_SHARE}
+    wanted, score = _groups_filling_box(labels, enclosed, inside, sides, depth)
     if score >= MIN_LAYER_SCORE:
         return wanted
     dominant = max(set(sizable.values()), key=lambda g: size[g], default=None)
