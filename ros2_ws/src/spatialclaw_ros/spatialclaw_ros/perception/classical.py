@@ -332,7 +332,8 @@ def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], i
                  sides: np.ndarray, depth: np.ndarray) -> float:
     """The score of taking the ``chosen`` groups' surfaces as the object: how well their in-box extent fills
     the box (intersection over union), times the share of the ring around the box they leave free
-    (1 - _exit_share), times the share of their surroundings that is not in front of them (1 - _behind_share)."""
+    (1 - _exit_share), times the square of the share of their surroundings that is not in front of them
+    (1 - _behind_share): what shows between a table's legs is seldom the table."""
     surfaces = np.isin(labels, [label for label, g in groups.items() if g in chosen])
     rows, cols = np.nonzero(inside & surfaces)
     if rows.size == 0:
@@ -340,7 +341,7 @@ def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], i
     extent = np.zeros(inside.shape, dtype=bool)
     extent[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
     fit = np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside)
-    return fit * (1.0 - _exit_share(surfaces, sides)) * (1.0 - _behind_share(surfaces, depth))
+    return fit * (1.0 - _exit_share(surfaces, sides)) * (1.0 - _behind_share(surfaces, depth)) ** 2
 
 
 def _behind_share(surface: np.ndarray, depth: np.ndarray) -> float:
@@ -537,17 +538,18 @@ def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], ins
     """The 3D groups of the object's depth layer. First those that score best (_groups_filling_box) among
     the groups that run along no side of the ring around the box for more than MAX_EXIT_SHARE of it (an
     occluder crossing the box is not the object behind it); they count when their score reaches
-    MIN_LAYER_SCORE. Else the dominant surface in the box, if it holds MIN_LAYER_COVER of the box's pixels:
+    MIN_LAYER_SCORE. Else the dominant surface in the box (by its pixels, discounted as the layer score
+    discounts what is seen behind something nearer), if it holds MIN_LAYER_COVER of the box's pixels:
     joined to what surrounds it (a dark ottoman against the dark sofa behind it), it is cut to the box.
     Groups under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
-    enclosed = {label: g for label, g in sizable.items()
-                if _exit_share(np.isin(labels, [k for k, of in groups.items() if of == g]), sides) <= MAX_EXIT_SHARE}
+    members = {g: np.isin(labels, [label for label, of in groups.items() if of == g]) for g in set(sizable.values())}
+    enclosed = {label: g for label, g in sizable.items() if _exit_share(members[g], sides) <= MAX_EXIT_SHARE}
     wanted, score = _groups_filling_box(labels, enclosed, inside, sides, depth)
     if score >= MIN_LAYER_SCORE:
         return wanted
-    dominant = max(set(sizable.values()), key=lambda g: size[g], default=None)
+    dominant = max(members, key=lambda g: size[g] * (1.0 - _behind_share(members[g], depth)) ** 2, default=None)
     return {dominant} if dominant is not None and size[dominant] >= MIN_LAYER_COVER * box_px else set()
 
 
