@@ -5,8 +5,9 @@ depth speaks first. The crop around the box is cut into surfaces at depth discon
 Support (the floor, a table top: up-facing surfaces that reach beyond the box, the patches of them
 that objects cut off, and a band around them within the sensor's measured noise) is cut away, which
 frees what stands on it. The remaining surfaces are grouped into 3D objects (Euclidean clustering),
-and the object's depth layer is the set of groups whose extent best fills the box while leaving the
-ring around the box free, among the groups that run along no side of that ring (an occluder or a
+and the object's depth layer is the set of groups, at about one depth, whose extent best fills the
+box while leaving the ring around the box free and not showing behind something nearer (the wall
+between a table's legs), among the groups that run along no side of that ring (an occluder or a
 wall crosses a side; the object in a tight box does not). If no such layer fills the box, the
 dominant surface in the box is taken as the likely object, cut to the box: the dominant in-box
 surface is never discarded for leaving the crop (a dark ottoman joined in depth to the dark sofa
@@ -80,6 +81,9 @@ MIN_LAYER_COVER = 0.15
 MIN_GROUP_SHARE = 0.02
 RING_PX = 2
 MAX_EXIT_SHARE = 0.25
+#: A group with more than this share of its surroundings in front of it shows through or around something
+#: nearer (the wall between a table's legs): it does not join a layer as one of its parts.
+MAX_BEHIND_SHARE = 0.4
 #: Parts of one object lie at about one depth: a group whose median depth differs from the layer's by more
 #: than this fraction is not one of its parts.
 PART_DEPTH_RATIO = 0.25
@@ -332,8 +336,7 @@ def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], i
                  sides: np.ndarray, depth: np.ndarray) -> float:
     """The score of taking the ``chosen`` groups' surfaces as the object: how well their in-box extent fills
     the box (intersection over union), times the share of the ring around the box they leave free
-    (1 - _exit_share), times the square of the share of their surroundings that is not in front of them
-    (1 - _behind_share): what shows between a table's legs is seldom the table."""
+    (1 - _exit_share), times the share of their surroundings that is not in front of them (1 - _behind_share)."""
     surfaces = np.isin(labels, [label for label, g in groups.items() if g in chosen])
     rows, cols = np.nonzero(inside & surfaces)
     if rows.size == 0:
@@ -341,7 +344,7 @@ def _layer_score(labels: np.ndarray, groups: dict[int, int], chosen: set[int], i
     extent = np.zeros(inside.shape, dtype=bool)
     extent[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
     fit = np.count_nonzero(extent & inside) / np.count_nonzero(extent | inside)
-    return fit * (1.0 - _exit_share(surfaces, sides)) * (1.0 - _behind_share(surfaces, depth)) ** 2
+    return fit * (1.0 - _exit_share(surfaces, sides)) * (1.0 - _behind_share(surfaces, depth))
 
 
 def _behind_share(surface: np.ndarray, depth: np.ndarray) -> float:
@@ -370,18 +373,20 @@ def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.n
                         depth: np.ndarray) -> tuple[set[int], float]:
     """The 3D groups that make up the boxed object and their score (_layer_score): starting from the best
     group, add groups while that raises the score (an object seen in parts, e.g. a sofa whose arm hides
-    where it joins the seat); a group lying within the others' extent (another object) adds nothing, and
-    one whose median depth differs from theirs by more than PART_DEPTH_RATIO is not a part of them."""
+    where it joins the seat); a group lying within the others' extent (another object) adds nothing, one
+    whose median depth differs from theirs by more than PART_DEPTH_RATIO is not a part of them, nor is one
+    that shows through something nearer (_behind_share over MAX_BEHIND_SHARE: the wall between a table's legs)."""
     members = {g: np.isin(labels, [label for label, of in groups.items() if of == g]) & inside
                for g in set(groups.values())}
     middle = {g: float(np.median(depth[mask])) for g, mask in members.items()}
+    seen_behind = {g for g, mask in members.items() if _behind_share(mask, depth) > MAX_BEHIND_SHARE}
     remaining = set(members)
     chosen: set[int] = set()
     score = 0.0
     while remaining:
         if chosen:
             at = float(np.median(depth[np.logical_or.reduce([members[g] for g in chosen])]))
-            remaining = {g for g in remaining if abs(middle[g] - at) <= PART_DEPTH_RATIO * at}
+            remaining = {g for g in remaining - seen_behind if abs(middle[g] - at) <= PART_DEPTH_RATIO * at}
             if not remaining:
                 break
         best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, sides, depth))
@@ -538,18 +543,18 @@ def _layer(labels: np.ndarray, groups: dict[int, int], size: dict[int, int], ins
     """The 3D groups of the object's depth layer. First those that score best (_groups_filling_box) among
     the groups that run along no side of the ring around the box for more than MAX_EXIT_SHARE of it (an
     occluder crossing the box is not the object behind it); they count when their score reaches
-    MIN_LAYER_SCORE. Else the dominant surface in the box (by its pixels, discounted as the layer score
-    discounts what is seen behind something nearer), if it holds MIN_LAYER_COVER of the box's pixels:
-    joined to what surrounds it (a dark ottoman against the dark sofa behind it), it is cut to the box.
-    Groups under MIN_GROUP_SHARE of the box are not candidates."""
+    MIN_LAYER_SCORE. Else the dominant surface in the box among those joined to what surrounds it (a dark
+    ottoman against the dark sofa behind it), if it holds MIN_LAYER_COVER of the box's pixels: it is cut to
+    the box. Groups under MIN_GROUP_SHARE of the box are not candidates."""
     box_px = np.count_nonzero(inside)
     sizable = {label: g for label, g in groups.items() if size[g] >= MIN_GROUP_SHARE * box_px}
     members = {g: np.isin(labels, [label for label, of in groups.items() if of == g]) for g in set(sizable.values())}
-    enclosed = {label: g for label, g in sizable.items() if _exit_share(members[g], sides) <= MAX_EXIT_SHARE}
+    joined = {g for g, mask in members.items() if _exit_share(mask, sides) > MAX_EXIT_SHARE}
+    enclosed = {label: g for label, g in sizable.items() if g not in joined}
     wanted, score = _groups_filling_box(labels, enclosed, inside, sides, depth)
     if score >= MIN_LAYER_SCORE:
         return wanted
-    dominant = max(members, key=lambda g: size[g] * (1.0 - _behind_share(members[g], depth)) ** 2, default=None)
+    dominant = max(joined, key=lambda g: size[g], default=None)
     return {dominant} if dominant is not None and size[dominant] >= MIN_LAYER_COVER * box_px else set()
 
 
