@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_accuracy_small import bench  # noqa: F401  (the fixture that loads bench/accuracy.py)
+from test_accuracy_small import bench  # noqa: F401, F811  (the fixture that loads bench/accuracy.py)
 
 ANNOTATIONS = json.loads((Path(__file__).resolve().parents[1] / "data" / "rgbd" / "annotations.json").read_text())
 OBJECTS = ANNOTATIONS["objects"]

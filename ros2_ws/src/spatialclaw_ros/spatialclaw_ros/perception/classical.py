@@ -424,7 +424,6 @@ def _surfaces(view: ViewGeometry, crop: tuple[int, int, int, int], inside: np.nd
     flats = flats_all[cy1:cy2, cx1:cx2]
     surface = surface_all[cy1:cy2, cx1:cx2]
     heights = -(view.points[cy1:cy2, cx1:cx2].astype(np.float64) @ gravity)
-    depth = view.depth[cy1:cy2, cx1:cx2]
     sizes = np.bincount(flats.ravel(), minlength=flats_all.max() + 1)
     regions = [int(f) for f in np.flatnonzero(sizes) if f and sizes[f] >= NORMAL_WINDOW_PX ** 2]
     seed_heights = heights[_pixels(fg, heights.shape)]
