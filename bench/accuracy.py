@@ -11,6 +11,7 @@ through the agent's tools:
   exact mesh distance ("vs mesh"; the gap to "closest" is the sides no frame shows);
 - centroid: PerFrameMask.get_centroid_3d (median of the visible surface) per object and frame, against
   the median of the true visible surface;
+- masks: the IoU of each box prompt's mask with the true mask (for information);
 - directions: left/right and front/behind of each pair in base_link at the last frame, from the centres
   of tools.Geometry.oriented_box of the pooled points, against the answer from the true object centres,
   in clear cases only (azimuth at least 10 deg outside tools.Geometry's 10 deg dead bands);
@@ -18,23 +19,34 @@ through the agent's tools:
 - counts: tools.Geometry.count_instances over every per-frame detection (with its label and the reconstruction),
   against the number of objects.
 Targets: closest median <= 3 cm, centroid median <= 5 cm, every direction, turn and count right; with
-noise the two medians at most 2x those targets. Exits 1 when a target is missed.
+noise the two medians at most 2x those targets.
+
+Real data: the RGB-D frames in tests/data/rgbd (TUM RGB-D, see its README) with hand-drawn masks of their
+objects; each object is segmented from a BOX prompt (the annotated mask's tight bounding box, no margin)
+and its IoU with the annotation printed. Target: IoU >= REAL_IOU_TARGET for every object.
+
+Exits 1 when a target is missed.
 
 Usage (repo root, venv active): python bench/accuracy.py [--scenes 20] [--frames 8] [--width 320 --height 240]
+[--real-only] [--overlays DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from scipy.spatial import cKDTree
 
+from spatialclaw_ros.frames import Frame, FrameSet
 from spatialclaw_ros.perception.backends import make_reconstruction_backend
 from spatialclaw_ros.scenes.generator import generate_scene
 from spatialclaw_ros.scenes.measure import compute_ground_truth
@@ -48,6 +60,8 @@ MIN_AREA_PX = 200
 DISTANCE_RANGE_M = (0.5, 5.0)
 CLEAR_MARGIN_DEG = 10.0  # beyond tools.Geometry's 10 degree dead band
 DEAD_BAND_DEG = 10.0
+REAL_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "rgbd"
+REAL_IOU_TARGET = 0.7
 
 
 @dataclass
@@ -78,6 +92,7 @@ class Condition:
     closest_exact_errors: list[float] = field(default_factory=list)  # robust=False (minimum) vs the visible surfaces
     closest_mesh_errors: list[float] = field(default_factory=list)  # tool default vs the exact mesh distance
     centroid_errors: list[float] = field(default_factory=list)
+    mask_ious: list[float] = field(default_factory=list)  # each box prompt's mask vs the true mask
     directions: Tally = field(default_factory=Tally)
     turns: Tally = field(default_factory=Tally)
     counts: Tally = field(default_factory=Tally)
@@ -102,6 +117,11 @@ class Condition:
     @property
     def centroid(self) -> tuple[float, float]:
         return self._stats(self.centroid_errors)
+
+    @property
+    def mask_iou(self) -> tuple[float, float]:
+        """(median, minimum) IoU of the box prompts' masks with the true masks."""
+        return float(np.median(self.mask_ious)), float(np.min(self.mask_ious))
 
 
 @dataclass
@@ -130,16 +150,22 @@ class AccuracyReport:
         rows = [f"{len(self.scenes)} scenes (seeds {self.scenes[0]}-{self.scenes[-1]}), box prompts from true masks; "
                 "errors in cm as median / p90",
                 f"{'condition':<10} {'pairs':>5} {'closest':>13} {'views':>6} {'centroid':>13} {'directions':>10} "
-                f"{'turns':>6} {'counts':>7} | {'closest min':>13} {'vs mesh':>13} {'s/scene':>8}"]
+                f"{'turns':>6} {'counts':>7} | {'closest min':>13} {'vs mesh':>13} {'mask IoU':>13} {'s/scene':>8}"]
         for c in (self.clean, self.noisy):
             cells = [f"{100 * m:5.1f} / {100 * p:<5.1f}" for m, p in (c.closest, c.centroid, c.closest_exact, c.closest_mesh)]
+            iou = "{:.3f} / {:.3f}".format(*c.mask_iou)
             rows.append(f"{c.name:<10} {len(c.closest_errors):>5} {cells[0]:>13} {len(c.centroid_errors):>6} {cells[1]:>13} "
                         f"{str(c.directions):>10} {str(c.turns):>6} {str(c.counts):>7} | {cells[2]:>13} {cells[3]:>13} "
-                        f"{c.seconds / len(self.scenes):>8.1f}")
+                        f"{iou:>13} {c.seconds / len(self.scenes):>8.1f}")
         rows.append(f"{'targets':<10} {'':>5} {f'<= {100 * CLOSEST_TARGET_M:.0f}':>13} {'':>6} "
                     f"{f'<= {100 * CENTROID_TARGET_M:.0f}':>13} {'all':>10} {'all':>6} {'all':>7} | (noisy: medians <= "
-                    f"{NOISE_FACTOR:g}x the targets; the last two columns are for information)")
+                    f"{NOISE_FACTOR:g}x the targets; the last columns are for information, mask IoU as median / min)")
         return "\n".join(rows)
+
+
+def mask_iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two (H, W) bool masks."""
+    return float(np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth))
 
 
 def _clear(azimuth: float, centre: float) -> bool:
@@ -175,6 +201,7 @@ def evaluate_scene(seed: int, noise: DepthNoise | None, condition: Condition, *,
             rows, cols = np.nonzero(true_mask)
             box = [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
             seg = tools.SAM3.segment_image_by_box(index, box, label=obj.label)
+            condition.mask_ious.append(mask_iou(seg.get_mask(index), true_mask))
             true_points = true_recon.points[index][true_mask]
             truly_visible.setdefault(obj.instance_id, []).append(true_points)
             true_centroid = np.median(true_points, axis=0)
@@ -224,6 +251,103 @@ def run(seeds: list[int], *, frames: int = 8, width: int = 320, height: int = 24
     return report
 
 
+@dataclass
+class AnnotatedObject:
+    """One hand-annotated object in the real frames (tests/data/rgbd/annotations.json)."""
+
+    frame: str  # the frame's folder
+    label: str
+    box: list[int]  # the box prompt: the annotated mask's tight bounding box [x1, y1, x2, y2), no margin
+    tags: list[str]  # e.g. dark_on_dark, touching, occluded, flat, transparent
+    truth: np.ndarray  # (H, W) bool: the annotated polygon, rasterised
+
+
+@dataclass
+class RealResult:
+    """An annotated object and the mask tools.SAM3.segment_image_by_box gave for its box."""
+
+    object: AnnotatedObject
+    mask: np.ndarray
+
+    @property
+    def iou(self) -> float:
+        return mask_iou(self.mask, self.object.truth)
+
+
+def real_frames(data: Path = REAL_DATA) -> FrameSet:
+    """The real RGB-D frames, one per folder named in cameras.json (in its order), with their intrinsics,
+    depth scale and gravity-aligned camera pose; Frame.camera is the folder's name."""
+    frames = []
+    for index, (name, camera) in enumerate(json.loads((data / "cameras.json").read_text()).items()):
+        bgr = cv2.imread(str(data / name / "rgb.png"), cv2.IMREAD_COLOR)
+        raw = cv2.imread(str(data / name / "depth.png"), cv2.IMREAD_UNCHANGED)
+        depth = raw.astype(np.float32) / camera["depth_scale"]
+        frames.append(Frame(index=index, rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), camera=name, K=camera["K"],
+                            depth=depth, T_world_camera=camera["T_world_camera"]))
+    return FrameSet(frames, world_frame="map")
+
+
+def annotated_objects(frames: FrameSet, data: Path = REAL_DATA) -> list[AnnotatedObject]:
+    """The annotations, each polygon rasterised (cv2.fillPoly, vertices at pixel centres) at its frame's size."""
+    shapes = {f.camera: (f.height, f.width) for f in frames.frames}
+    objects = []
+    for entry in json.loads((data / "annotations.json").read_text())["objects"]:
+        truth = np.zeros(shapes[entry["frame"]], dtype=np.uint8)
+        cv2.fillPoly(truth, [np.array(entry["polygon"], dtype=np.int32)], 1)
+        objects.append(AnnotatedObject(entry["frame"], entry["label"], entry["box"], entry["tags"], truth.astype(bool)))
+    return objects
+
+
+def run_real(data: Path = REAL_DATA) -> list[RealResult]:
+    """Segment every annotated object from its box prompt through tools.SAM3 (sensor + classical)."""
+    frames = real_frames(data)
+    index = {f.camera: f.index for f in frames.frames}
+    tools = build_toolbox(frames, None)
+    results = []
+    for obj in annotated_objects(frames, data):
+        seg = tools.SAM3.segment_image_by_box(index[obj.frame], obj.box, label=obj.label)
+        results.append(RealResult(obj, seg.get_mask(index[obj.frame], obj.label)))
+    return results
+
+
+def real_table(results: list[RealResult]) -> str:
+    """Per-object IoU with the annotation, then min / median and the target."""
+    rows = ["real RGB-D frames (tests/data/rgbd), box prompts = the annotated masks' tight boxes",
+            f"{'frame':<9} {'object':<15} {'tags':<28} {'box px':>7} {'IoU':>6}"]
+    for r in results:
+        x1, y1, x2, y2 = r.object.box
+        rows.append(f"{r.object.frame:<9} {r.object.label:<15} {','.join(r.object.tags):<28} "
+                    f"{(x2 - x1) * (y2 - y1):>7} {r.iou:>6.3f}")
+    ious = [r.iou for r in results]
+    rows.append(f"{len(results)} objects: IoU min {min(ious):.3f}, median {np.median(ious):.3f} "
+                f"(target >= {REAL_IOU_TARGET} for every object)")
+    return "\n".join(rows)
+
+
+def real_failures(results: list[RealResult]) -> list[str]:
+    """One line per object under REAL_IOU_TARGET."""
+    return [f"real: {r.object.frame}/{r.object.label} IoU {r.iou:.3f} < {REAL_IOU_TARGET}"
+            for r in results if r.iou < REAL_IOU_TARGET]
+
+
+def write_overlays(results: list[RealResult], frames: FrameSet, directory: Path) -> None:
+    """One PNG per object for checking by eye: the annotation's outline (green), the mask (red tint) and the
+    box prompt (cyan), cropped around the box and enlarged 3x."""
+    directory.mkdir(parents=True, exist_ok=True)
+    images = {f.camera: cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR) for f in frames.frames}
+    for r in results:
+        image = images[r.object.frame].copy()
+        image[r.mask] = (0.5 * image[r.mask] + (0, 0, 127)).astype(np.uint8)
+        outline = cv2.findContours(r.object.truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]
+        cv2.drawContours(image, outline, -1, (0, 255, 0), 1)
+        x1, y1, x2, y2 = r.object.box
+        cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), (255, 255, 0), 1)
+        pad = 10
+        crop = image[max(0, y1 - pad):y2 + pad, max(0, x1 - pad):x2 + pad]
+        cv2.imwrite(str(directory / f"{r.object.frame}_{r.object.label}.png"),
+                    cv2.resize(crop, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=20, help="number of scenes (seeds 0..N-1 after --first)")
@@ -231,11 +355,20 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--real-only", action="store_true", help="only the real RGB-D frames (a few seconds)")
+    parser.add_argument("--overlays", type=Path, help="write an overlay PNG per real object into this folder")
     args = parser.parse_args()
-    report = run(list(range(args.first, args.first + args.scenes)), frames=args.frames, width=args.width,
-                 height=args.height)
-    print(report.table())
-    failures = report.failures()
+    failures = []
+    if not args.real_only:
+        report = run(list(range(args.first, args.first + args.scenes)), frames=args.frames, width=args.width,
+                     height=args.height)
+        print(report.table())
+        failures += report.failures()
+    results = run_real()
+    print(real_table(results))
+    failures += real_failures(results)
+    if args.overlays:
+        write_overlays(results, real_frames(), args.overlays)
     for line in failures:
         print(f"MISSED {line}")
     print("all targets met" if not failures else f"{len(failures)} target(s) missed")
