@@ -200,7 +200,12 @@ def evaluate_scene(seed: int, noise: DepthNoise | None, condition: Condition, *,
                 continue
             rows, cols = np.nonzero(true_mask)
             box = [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
-            seg = tools.SAM3.segment_image_by_box(index, box, label=obj.label)
+            try:
+                seg = tools.SAM3.segment_image_by_box(index, box, label=obj.label)
+            except RuntimeError:  # "produced no usable mask": a miss
+                condition.mask_ious.append(0.0)
+                condition.centroid_errors.append(float("inf"))
+                continue
             condition.mask_ious.append(mask_iou(seg.get_mask(index), true_mask))
             true_points = true_recon.points[index][true_mask]
             truly_visible.setdefault(obj.instance_id, []).append(true_points)
