@@ -23,8 +23,10 @@ likely start and colour decides; if colour then keeps next to nothing (a transpa
 shows the wall's depth, among bottles like it), the box is the answer.
 
 Point prompts: the same with the points as seeds (foreground points choose their surfaces'
-groups; background points reject theirs and start GrabCut with the pixels nearer to them than to
-any foreground point as background) in a box around the foreground points' surfaces. Text
+groups, of which only what has a seed's colour starts as the object: a surface may run on into a
+neighbour touching it in depth; background points reject theirs and start GrabCut with the pixels
+nearer to them than to any foreground point as background) in a box around the foreground points'
+surfaces. Text
 prompts: ``vlm.locate`` gives one point. Video: ``tracking`` gives a box and seeds in each
 further frame, and the box prompt's method with those seeds segments it.
 """
@@ -84,9 +86,12 @@ MAX_EXIT_SHARE = 0.25
 #: A group with more than this share of its surroundings in front of it shows through or around something
 #: nearer (the wall between a table's legs): it does not join a layer as one of its parts.
 MAX_BEHIND_SHARE = 0.4
-#: Parts of one object lie at about one depth: a group whose median depth differs from the layer's by more
-#: than this fraction is not one of its parts.
+#: Parts of one object lie at about one depth: a group whose depth range (5th-95th percentile) stays further
+#: than this fraction of the layer's median depth (and than PART_DEPTH_MIN_M) from the layer's range is not
+#: one of its parts. Ranges, not medians, and a floor in metres: seen from close by, the back of a chair is
+#: well nearer than its seat, though their ranges nearly meet.
 PART_DEPTH_RATIO = 0.25
+PART_DEPTH_MIN_M = 0.25
 #: Surfaces whose median depth lies beyond the layer's depth range (5th-95th percentile) by this gap (m, plus
 #: DEPTH_EDGE_RATIO of the range) are in front of or behind the object.
 LAYER_GAP_M = 0.05
@@ -111,6 +116,9 @@ GRABCUT_COMPONENTS = 5  # Gaussians per colour model in OpenCV's GrabCut
 #: pixel's colour this much better (log density ratio).
 COLOUR_MARGIN = 2.0
 SEED_RADIUS_PX = 3
+#: A point prompt's surfaces keep, as the likely object, only pixels within this colour distance (CIELAB)
+#: of a seed's colour (the median over its SEED_RADIUS_PX disk).
+SEED_COLOUR_DISTANCE = 25.0
 #: Without a box, support around a point prompt is what continues beyond this fraction of the image
 #: around the points (and, without depth, this window is the box).
 POINT_WINDOW = 0.5
@@ -223,6 +231,8 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
     prior = DepthPrior(core=nothing, likely=nothing, unlikely=nothing, excluded=nothing)
     if view is not None:
         prior = depth_prior(view, (cx1, cy1, cx2, cy2), inside, fg - offset, bg - offset, gravity)
+        if box is None:
+            prior = _split_by_seed_colour(prior, crop, fg - offset)
         init[inside & prior.likely] = cv2.GC_PR_FGD
         init[inside & prior.unlikely] = cv2.GC_PR_BGD
         init[inside & prior.excluded] = cv2.GC_BGD
@@ -243,6 +253,22 @@ def segment_frame(rgb: np.ndarray, box, fg: np.ndarray, bg: np.ndarray, view: Vi
     mask = np.zeros((height, width), dtype=bool)
     mask[cy1:cy2, cx1:cx2] = object_mask
     return mask
+
+
+def _split_by_seed_colour(prior: DepthPrior, crop: np.ndarray, fg: np.ndarray) -> DepthPrior:
+    """The surfaces under a point prompt's seeds may run on into a neighbour touching them in depth (a chair
+    against the cabinet behind it): of what depth calls the object, only the pixels within SEED_COLOUR_DISTANCE
+    (CIELAB) of a seed's colour stay so; the rest start as probably not, and GrabCut's colour models decide."""
+    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    colours = []
+    for point in fg:
+        disk = np.zeros(crop.shape[:2], dtype=np.uint8)
+        _disk(disk, point[None], 1)
+        colours.append(np.median(lab[disk.astype(bool)], axis=0))
+    nearest = np.min(np.linalg.norm(lab[:, :, None, :] - colours, axis=-1), axis=-1)
+    unlike = prior.likely & (nearest > SEED_COLOUR_DISTANCE)
+    return DepthPrior(core=prior.core & ~unlike, likely=prior.likely & ~unlike, unlikely=prior.unlikely | unlike,
+                      excluded=prior.excluded)
 
 
 def _refine_by_colour(crop: np.ndarray, init: np.ndarray, depth_side: tuple[np.ndarray, np.ndarray] | None) -> None:
@@ -374,19 +400,21 @@ def _groups_filling_box(labels: np.ndarray, groups: dict[int, int], inside: np.n
     """The 3D groups that make up the boxed object and their score (_layer_score): starting from the best
     group, add groups while that raises the score (an object seen in parts, e.g. a sofa whose arm hides
     where it joins the seat); a group lying within the others' extent (another object) adds nothing, one
-    whose median depth differs from theirs by more than PART_DEPTH_RATIO is not a part of them, nor is one
+    whose depth is apart from theirs (PART_DEPTH_RATIO) is not a part of them, nor is one
     that shows through something nearer (_behind_share over MAX_BEHIND_SHARE: the wall between a table's legs)."""
     members = {g: np.isin(labels, [label for label, of in groups.items() if of == g]) & inside
                for g in set(groups.values())}
-    middle = {g: float(np.median(depth[mask])) for g, mask in members.items()}
+    spread = {g: np.percentile(depth[mask], [5, 95]) for g, mask in members.items()}
     seen_behind = {g for g, mask in members.items() if _behind_share(mask, depth) > MAX_BEHIND_SHARE}
     remaining = set(members)
     chosen: set[int] = set()
     score = 0.0
     while remaining:
         if chosen:
-            at = float(np.median(depth[np.logical_or.reduce([members[g] for g in chosen])]))
-            remaining = {g for g in remaining - seen_behind if abs(middle[g] - at) <= PART_DEPTH_RATIO * at}
+            layer = depth[np.logical_or.reduce([members[g] for g in chosen])]
+            at, (near, far) = float(np.median(layer)), np.percentile(layer, [5, 95])
+            gap = max(PART_DEPTH_RATIO * at, PART_DEPTH_MIN_M)
+            remaining = {g for g in remaining - seen_behind if spread[g][0] <= far + gap and spread[g][1] >= near - gap}
             if not remaining:
                 break
         best = max(remaining, key=lambda g: _layer_score(labels, groups, chosen | {g}, inside, sides, depth))
