@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+import weakref
 
+import pytest
 from fault_support import SPATIALCLAW, COUNT_QUESTION, cell, run_cli, write_config
 from faulty_server import FaultyModelServer, Reply
 
+from spatialclaw_ros.cli import redelivering_interrupts
 from spatialclaw_ros.config import Config
 from spatialclaw_ros.doctor import Check, guarded
 
@@ -63,6 +67,31 @@ def test_a_second_ctrl_c_ends_with_one_line(tmp_path, images):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("spatialclaw: "), stderr
+
+
+def test_a_ctrl_c_that_lands_in_a_finaliser_is_not_lost(monkeypatch):
+    """The second Ctrl-C's KeyboardInterrupt may be raised inside a weakref callback, where Python prints it
+    with a traceback and drops it (CI saw this): it reaches the main thread again instead."""
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", redelivering_interrupts(seen.append))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    class Held:
+        pass
+
+    def interrupted_callback(_ref) -> None:
+        raise KeyboardInterrupt
+
+    held = Held()
+    ref = weakref.ref(held, interrupted_callback)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            del held  # the callback runs here; its exception cannot propagate
+            for _ in range(200):
+                time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert ref() is None and seen == []
 
 
 def test_bad_config_value_is_one_line(tmp_path, images):

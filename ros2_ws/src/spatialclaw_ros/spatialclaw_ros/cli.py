@@ -13,10 +13,12 @@ is strict JSON (non-finite numbers are null, long strings cut, both listed under
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +123,10 @@ def _load(args: argparse.Namespace):
     return config, frames
 
 
+#: How long after a swallowed Ctrl-C it is delivered again (redelivering_interrupts).
+REDELIVER_S = 0.01
+
+
 def _cancel_on_ctrl_c(token: CancelToken):
     """A SIGINT handler: the first Ctrl-C cancels the question (it ends within a second), a second aborts."""
     def handler(signum, frame) -> None:
@@ -128,6 +134,20 @@ def _cancel_on_ctrl_c(token: CancelToken):
             raise KeyboardInterrupt
         token.cancel("interrupted with Ctrl-C")
     return handler
+
+
+def redelivering_interrupts(hook):
+    """An ``sys.unraisablehook`` that sends a KeyboardInterrupt raised where Python cannot propagate it (a
+    weakref callback, a finaliser: it would be printed with a traceback and lost) to the main thread again,
+    REDELIVER_S later, once the finaliser has returned (and again if it lands in another)."""
+    def redeliver(unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            timer = threading.Timer(REDELIVER_S, _thread.interrupt_main)
+            timer.daemon = True
+            timer.start()
+        else:
+            hook(unraisable)
+    return redeliver
 
 
 def run_question(config, question: str, frames: FrameSet, args: argparse.Namespace, choices=()) -> AgentResult:
@@ -140,11 +160,13 @@ def run_question(config, question: str, frames: FrameSet, args: argparse.Namespa
             print(line, file=sys.stderr, flush=True)
 
     previous = signal.signal(signal.SIGINT, _cancel_on_ctrl_c(token))
+    previous_hook, sys.unraisablehook = sys.unraisablehook, redelivering_interrupts(sys.unraisablehook)
     try:
         with Agent(config) as agent:
             return agent.ask(question, frames, choices=choices, cancel=token, on_event=on_event,
                              max_steps=args.max_steps, deadline_s=args.deadline)
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGINT, previous)
 
 
