@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spatialclaw_ros.frames import Frame, FrameSet
-from spatialclaw_ros.scenes.generator import generate_scene, living_room
+from spatialclaw_ros.scenes.generator import generate_scene, living_room, living_room_side_view
 from spatialclaw_ros.scenes.render import frame_set, render_scene
 from spatialclaw_ros.tools import build_toolbox
 
@@ -57,6 +57,24 @@ def test_depth_removes_the_floor_that_colour_alone_keeps():
     assert iou(with_depth, cabinet) >= 0.95
     colour_only = panel_tools(Frame(index=0, rgb=rendered[0].frame.rgb)).SAM3.segment_image_by_box(0, box).get_mask(0)
     assert iou(colour_only, cabinet) < iou(with_depth, cabinet)
+
+
+def test_a_loose_box_from_a_projected_3d_box_gives_a_close_chair_whole():
+    """A chair seen from close by (the side view's last frames), boxed by projecting its 3D box as a planner
+    would: its back is well nearer than its seat, and the box holds floor and wall too. The mask is the chair,
+    not the wall behind it nor the table beside it."""
+    scene = living_room_side_view()
+    rendered = render_scene(scene)
+    sam3 = build_toolbox(frame_set(scene, rendered), None).SAM3
+    chair = scene.object("chair")
+    for r in rendered[2:]:
+        T, K = r.frame.T_world_camera, r.frame.K
+        camera = (chair.corners() - T[:3, 3]) @ T[:3, :3]
+        u = K[0, 0] * camera[:, 0] / camera[:, 2] + K[0, 2]
+        v = K[1, 1] * camera[:, 1] / camera[:, 2] + K[1, 2]
+        box = [max(0.0, u.min()), max(0.0, v.min()), min(r.frame.width, u.max() + 1), min(r.frame.height, v.max() + 1)]
+        mask = sam3.segment_image_by_box(r.frame.index, box).get_mask(r.frame.index)
+        assert iou(mask, r.instance == chair.instance_id) >= 0.9, r.frame.index
 
 
 def test_depth_separates_an_object_from_a_background_of_its_colour():
