@@ -6,15 +6,19 @@ rosbag2_py is missing (e.g. the PyPI wheels).
 Messages go out as recorded (serialized CDR, no conversion) at their recorded pace. ``--clock`` publishes
 ``/clock`` from the bag's time, for nodes run with ``use_sim_time:=true``. ``--loop`` replays forever with
 every header stamp (and every TF transform's stamp) shifted to the current wall time, so the stream looks
-live to nodes on wall time. ``/tf_static`` is latched (TRANSIENT_LOCAL); ``--hold`` keeps the player (and
-so the latched messages and the last clock) alive after the last message until SIGINT/SIGTERM.
-Prints ``PLAYING <n> topics`` when it starts and ``FINISHED <n> messages`` after one pass.
+live to nodes on wall time; each pass starts one message interval of the sparsest stream after the previous
+one ended, as if the recording went on (back to back, the last frame of a pass and the first of the next
+would carry all but the same stamp, and a node pairing colour, depth and TF by stamp could mix them).
+``/tf_static`` is latched (TRANSIENT_LOCAL); ``--hold`` keeps the player (and so the latched messages and
+the last clock) alive after the last message until SIGINT/SIGTERM. Prints ``PLAYING <n> topics`` when it
+starts and ``FINISHED <n> messages`` after one pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -83,6 +87,11 @@ class BagPlayer:
             self._clock_type = Clock
         self.start_s = self._reader.start_time * 1e-9
         self.end_s = self._reader.end_time * 1e-9
+        duration = self.end_s - self.start_s
+        #: Bag seconds from the start of one --loop pass to the start of the next: the recording and then
+        #: one message interval of its sparsest stream (the cameras rather than /tf).
+        self.loop_period_s = duration + max((duration / (c.msgcount - 1) for c in connections if c.msgcount > 1),
+                                            default=0.0)
 
     @property
     def topics(self) -> list[str]:
@@ -163,8 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.wait_for_subscribers > 0 and not player.wait_for_subscribers(args.wait_for_subscribers):
             print("bag_player: not every topic has a subscriber; playing anyway", file=sys.stderr, flush=True)
         print(f"PLAYING {len(player.topics)} topics", flush=True)
-        while True:
-            offset = time.time() - player.start_s if args.loop else None
+        first_pass = time.time()
+        for passes in itertools.count():
+            if passes:  # --loop: the next pass starts when the recording would have gone on
+                time.sleep(max(0.0, first_pass + passes * player.loop_period_s / args.rate - time.time()))
+            offset = first_pass + passes * player.loop_period_s - player.start_s if args.loop else None
             sent = player.play(args.rate, offset)
             print(f"FINISHED {sent} messages", flush=True)
             if not args.loop or not rclpy.ok():
