@@ -4,6 +4,7 @@ measure it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -35,6 +36,21 @@ def ros_environment(domain_id: int) -> dict[str, str]:
                 "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}"})
     env.pop("ROS_LOCALHOST_ONLY", None)
     return env
+
+
+@contextlib.contextmanager
+def in_environment(env: dict[str, str]):
+    """``env`` set in this process's os.environ (rclpy contexts read the domain from it), restored afterwards."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def readme_commands() -> list[str]:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from graph_support import Process, player_command, ros_environment, write_room_bag
+from graph_support import Process, in_environment, player_command, ros_environment, write_room_bag
 
 pytestmark = pytest.mark.ros
 
@@ -30,35 +30,30 @@ def test_a_looped_recording_goes_on_at_its_frame_rate(tmp_path):
     assert scene.rate == 1.0 / FRAME_INTERVAL_S
     bag = write_room_bag(tmp_path / "room", scene)
     env = ros_environment(DOMAIN)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     context = rclpy.Context()
     player = None
     stamps: list[float] = []
-    try:
-        rclpy.init(context=context)
-        node = rclpy.create_node("stamp_listener", context=context)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        topic = f"/{scene.mount.name}/camera_info"
-        node.create_subscription(CameraInfo, topic,
-                                 lambda msg: stamps.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), 100)
-        player = Process(player_command(bag, "--loop", "--wait-for-subscribers", "20", "--topics", topic), env, "player")
-        player.wait_for("PLAYING", 60)
-        deadline = time.monotonic() + 60
-        while len(stamps) < 3 * len(scene.path) + 1 and time.monotonic() < deadline:  # three passes and one frame
-            executor.spin_once(timeout_sec=0.1)
-        executor.shutdown()
-        node.destroy_node()
-    finally:
-        if player is not None:
-            player.stop()
-        context.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with in_environment(env):
+        try:
+            rclpy.init(context=context)
+            node = rclpy.create_node("stamp_listener", context=context)
+            executor = SingleThreadedExecutor(context=context)
+            executor.add_node(node)
+            topic = f"/{scene.mount.name}/camera_info"
+            node.create_subscription(CameraInfo, topic, lambda msg: stamps.append(
+                msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), 100)
+            player = Process(player_command(bag, "--loop", "--wait-for-subscribers", "20", "--topics", topic), env,
+                             "player")
+            player.wait_for("PLAYING", 60)
+            deadline = time.monotonic() + 60
+            while len(stamps) < 3 * len(scene.path) + 1 and time.monotonic() < deadline:  # three passes and a frame
+                executor.spin_once(timeout_sec=0.1)
+            executor.shutdown()
+            node.destroy_node()
+        finally:
+            if player is not None:
+                player.stop()
+            context.try_shutdown()
     assert len(stamps) > 3 * len(scene.path), (len(stamps), player.output() if player else "")
     assert player.output().count("FINISHED") >= 3
     np.testing.assert_allclose(np.diff(stamps), FRAME_INTERVAL_S, atol=1e-3)

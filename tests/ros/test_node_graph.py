@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph_support import (QUESTION, READY_LINE, GraphClient, Process, Room, cell, launch_command, measuring_cells,
-                           player_command, ros_environment)
+from graph_support import (QUESTION, READY_LINE, GraphClient, Process, Room, cell, in_environment, launch_command,
+                           measuring_cells, player_command, ros_environment)
 
 pytestmark = pytest.mark.ros
 
@@ -36,34 +36,28 @@ def graph(tmp_path_factory):
 
     graph = Room(tmp_path_factory.mktemp("graph"))
     env = ros_environment(DOMAIN)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    params = graph.params("live", buffer={"seconds": BUFFER_S}, frames={"world_frame": "map"})
-    node = Process(launch_command(params), env, "node")
-    player = None
-    context = rclpy.Context()
-    try:
-        node.wait_for(READY_LINE, 90)
-        player = Process(player_command(graph.bag, "--loop", "--wait-for-subscribers", "20"), env, "player")
-        player.wait_for("PLAYING", 60)
-        rclpy.init(context=context)
-        graph.node, graph.player, graph.client = node, player, GraphClient(context)
-        time.sleep(3.5)  # one pass of the 3 s recording into the buffer
-        yield graph
-    finally:
-        if getattr(graph, "client", None):
-            graph.client.close()
-        context.try_shutdown()
-        for process in (player, node):
-            if process is not None:
-                process.stop()
-                (graph.tmp / f"{process.name}.log").write_text(process.output())  # kept for a failure's post-mortem
-        graph.close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with in_environment(env):
+        params = graph.params("live", buffer={"seconds": BUFFER_S}, frames={"world_frame": "map"})
+        node = Process(launch_command(params), env, "node")
+        player = None
+        context = rclpy.Context()
+        try:
+            node.wait_for(READY_LINE, 90)
+            player = Process(player_command(graph.bag, "--loop", "--wait-for-subscribers", "20"), env, "player")
+            player.wait_for("PLAYING", 60)
+            rclpy.init(context=context)
+            graph.node, graph.player, graph.client = node, player, GraphClient(context)
+            time.sleep(3.5)  # one pass of the 3 s recording into the buffer
+            yield graph
+        finally:
+            if getattr(graph, "client", None):
+                graph.client.close()
+            context.try_shutdown()
+            for process in (player, node):
+                if process is not None:
+                    process.stop()
+                    (graph.tmp / f"{process.name}.log").write_text(process.output())  # kept for a post-mortem
+            graph.close()
     assert "Traceback" not in node.output(), node.output()[-3000:]  # Ctrl-C (the launch's SIGINT) ends it quietly
 
 
