@@ -1,7 +1,7 @@
 """The project's bag player (``spatialclaw_bag_player``) looping a recording: every pass is restamped to go on where
 the last one ended, one frame interval later, so no two frames of the live stream share a stamp (back to back, the
-last frame of a pass and the first of the next came 1 ms apart, and the node paired one's colour with the other's
-depth)."""
+last frame of a pass and the first of the next came 0.5 ms apart, close enough for the live node to pair one's
+colour with the other's depth)."""
 
 from __future__ import annotations
 
