@@ -1,4 +1,4 @@
-"""Shared parts for the agent tests: a real kernel pool, small frames and an Agent against a scripted server."""
+"""Shared parts for the agent tests: small frames and an Agent (on the shared kernel pool) against a scripted server."""
 
 import dataclasses
 
@@ -7,17 +7,8 @@ import pytest
 
 from agent_support import make_config
 from spatialclaw_ros.agent import Agent
-from spatialclaw_ros.config import KernelConfig
 from spatialclaw_ros.frames import Frame, FrameSet
-from spatialclaw_ros.kernel.pool import KernelPool
 from spatialclaw_ros.llm.client import ChatModel
-
-
-@pytest.fixture(scope="session")
-def pool():
-    kernel_pool = KernelPool(KernelConfig(pool_size=1, memory_limit_mb=2048))
-    yield kernel_pool
-    kernel_pool.close()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures of the fault-injection tests: small images, a kernel pool for the Python API and real tmpfs mounts."""
+"""Fixtures of the fault-injection tests: small frames for the Python API and real tmpfs mounts."""
 
 from __future__ import annotations
 
@@ -8,22 +8,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from spatialclaw_ros.config import KernelConfig
 from spatialclaw_ros.frames import Frame, FrameSet
-from spatialclaw_ros.kernel.pool import KernelPool
 
 
 @pytest.fixture
 def frames():
     """Two small frames for the Python API."""
     return FrameSet([Frame(index=i, rgb=np.full((40, 50, 3), 80 * i, np.uint8)) for i in range(2)])
-
-
-@pytest.fixture(scope="module")
-def pool():
-    kernel_pool = KernelPool(KernelConfig(pool_size=1, memory_limit_mb=2048))
-    yield kernel_pool
-    kernel_pool.close()
 
 
 @pytest.fixture
